@@ -1,0 +1,261 @@
+"""The Cypher khub runs, written once for both stores; `Dialect` fills in the differences.
+
+Labels, types and property names are ontology names (checked before they get here); every
+value is a parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from graph.batch import EdgeShape, NodeShape
+from graph.dialect import Dialect, quote
+from ontology.model import NODE_KEY
+
+META_LABEL = "KhubMeta"
+HIDDEN_PROPERTY_SUFFIXES = ("__ft",)
+HIDDEN_PROPERTIES = frozenset({"_khub_lock", "ek"})
+
+
+def _union(var: str, prop: str, values: str) -> str:
+    p = f"{var}.{quote(prop)}"
+    return f"SET {p} = CASE WHEN {p} IS NULL THEN {values} ELSE {p} + [x IN {values} WHERE NOT x IN {p}] END"
+
+
+def _clauses(*parts: str) -> str:
+    return "\n".join(p for p in parts if p)
+
+
+def upsert_nodes(d: Dialect, shape: NodeShape) -> str:
+    """UNWIND rows {id, props, lists, vecs} of one shape: merge by id, union the lists."""
+    lines = [f"UNWIND $rows AS r MERGE (n:{quote(shape.label)} {{{NODE_KEY}: r.id}})"]
+    if shape.lists:
+        lines.append(d.lock("n"))
+    lines.append("SET n += r.props")
+    lines += [_union("n", name, f"r.lists.{quote(name)}") for name in shape.lists]
+    lines += [f"SET n.{quote(name)} = {d.vector_value(f'r.vecs.{quote(name)}')}" for name in shape.vectors]
+    if shape.lists:
+        lines.append(d.unlock("n"))
+    lines.append("RETURN count(n) AS written")
+    return _clauses(*lines)
+
+
+def upsert_edges(d: Dialect, shape: EdgeShape) -> str:
+    """UNWIND edge rows of one shape: merge by edge key, keep first provenance, union sources."""
+    return _clauses(
+        f"UNWIND $rows AS r MATCH (a:{quote(shape.src_label)} {{{NODE_KEY}: r.src}})",
+        f"MATCH (b:{quote(shape.dst_label)} {{{NODE_KEY}: r.dst}})",
+        f"MERGE (a)-[e:{quote(shape.type)} {{ek: r.ek}}]->(b)",
+        "ON CREATE SET e.recorded_at = $now, e.source_id = r.source_id",
+        d.lock("e"),
+        "SET e += r.props",
+        "SET e.valid_from = CASE WHEN e.valid_from IS NULL OR (r.valid_from IS NOT NULL AND r.valid_from < e.valid_from) "
+        "THEN r.valid_from ELSE e.valid_from END",
+        _union("e", "supported_by", "r.sup"),
+        *[_union("e", name, f"r.lists.{quote(name)}") for name in shape.lists],
+        d.unlock("e"),
+        "RETURN r.i AS i",
+    )
+
+
+def close_superseded(shape: EdgeShape, functional_side: str) -> tuple[str, str]:
+    """Two queries closing contradicted facts of a functional edge type.
+
+    `functional_side` is "subject" (a subject has one valid target, many_to_one) or "object"
+    (an object has one valid source, one_to_many). The first query closes an incoming edge when
+    a newer valid one exists; the second closes older valid edges at the new edge's start.
+    """
+    t = quote(shape.type)
+    head = f"UNWIND $rows AS r MATCH (a:{quote(shape.src_label)} {{{NODE_KEY}: r.src}})-[e:{t} {{ek: r.ek}}]->(b)"
+    other = f"MATCH (a)-[o:{t}]->(x)" if functional_side == "subject" else f"MATCH (x)-[o:{t}]->(b)"
+    same = "o.ek <> e.ek AND o.valid_to IS NULL AND e.valid_to IS NULL"
+    close_incoming = _clauses(
+        head,
+        other,
+        f"WHERE {same} AND coalesce(o.valid_from, '') > coalesce(e.valid_from, '')",
+        "WITH e, min(o.valid_from) AS next_start",
+        "SET e.valid_to = next_start, e.closed_at = $now",
+        "RETURN count(e) AS closed",
+    )
+    close_older = _clauses(
+        head,
+        other,
+        f"WHERE {same} AND coalesce(o.valid_from, '') <= coalesce(e.valid_from, '')",
+        "SET o.valid_to = coalesce(e.valid_from, $now), o.closed_at = $now",
+        "RETURN count(o) AS closed",
+    )
+    return close_incoming, close_older
+
+
+def valid_at(var: str, param: str) -> str:
+    """The edge `var` holds at the time in `param` (ISO string)."""
+    return f"coalesce({var}.valid_from, '') <= {param} AND ({var}.valid_to IS NULL OR {var}.valid_to > {param})"
+
+
+def path_edge_filter(edge_types: Sequence[str] | None, as_of: bool) -> str:
+    """A condition on every relationship of path `p` (types and valid time)."""
+    conds = []
+    if edge_types:
+        conds.append("type(r) IN $edge_types")
+    if as_of:
+        conds.append(valid_at("r", "$as_of"))
+    return f"all(r IN relationships(p) WHERE {' AND '.join(conds)})" if conds else ""
+
+
+def edge_filter(var: str, edge_types: Sequence[str] | None, as_of: bool) -> str:
+    """The same condition for one relationship variable."""
+    conds = []
+    if edge_types:
+        conds.append(f"type({var}) IN $edge_types")
+    if as_of:
+        conds.append(valid_at(var, "$as_of"))
+    return " AND ".join(conds)
+
+
+def where(*conds: str) -> str:
+    """A WHERE clause joining the non-empty conditions."""
+    real = [c for c in conds if c]
+    return f"WHERE {' AND '.join(real)}" if real else ""
+
+
+def get_node(label: str) -> str:
+    """One node's properties by key."""
+    return f"MATCH (n:{quote(label)} {{{NODE_KEY}: $id}}) RETURN properties(n) AS props"
+
+
+def find_nodes(label: str, prop: str) -> str:
+    """Nodes by one property value."""
+    return f"MATCH (n:{quote(label)}) WHERE n.{quote(prop)} = $value RETURN properties(n) AS props ORDER BY n.{NODE_KEY} LIMIT $limit"
+
+
+def neighbour_nodes(d: Dialect, label: str, hops: int, edge_types: Sequence[str] | None, labels: bool, as_of: bool) -> str:
+    """The nearest nodes within `hops` of a start node, nearest first, with their handles."""
+    return _clauses(
+        f"MATCH (s:{quote(label)} {{{NODE_KEY}: $id}})",
+        f"MATCH p = (s)-[*1..{int(hops)}]-(m)",
+        where(
+            "m <> s",
+            path_edge_filter(edge_types, as_of),
+            "any(l IN labels(m) WHERE l IN $labels)" if labels else "",
+        ),
+        f"WITH s, m, min(length(p)) AS distance ORDER BY distance, m.{NODE_KEY} LIMIT $limit",
+        f"RETURN {d.node_handle('s')} AS start, {d.node_handle('m')} AS handle, labels(m)[0] AS label, "
+        "properties(m) AS props, distance",
+    )
+
+
+def edges_among(d: Dialect, edge_types: Sequence[str] | None, as_of: bool) -> str:
+    """Edges whose both ends are among the given node handles."""
+    return _clauses(
+        "UNWIND $handles AS h MATCH (a) WHERE " + d.node_by_handle("a", "h"),
+        "MATCH (a)-[r]->(b)",
+        where(f"{d.node_handle('b')} IN $handles", edge_filter("r", edge_types, as_of)),
+        f"RETURN type(r) AS type, labels(a)[0] AS sl, a.{NODE_KEY} AS sid, labels(b)[0] AS dl, b.{NODE_KEY} AS did, "
+        "properties(r) AS props",
+    )
+
+
+def node_handle_by_key(d: Dialect, label: str) -> str:
+    """The handle of one node by key."""
+    return f"MATCH (n:{quote(label)} {{{NODE_KEY}: $id}}) RETURN {d.node_handle('n')} AS handle"
+
+
+def expand_frontier(d: Dialect, edge_types: Sequence[str] | None, as_of: bool) -> str:
+    """One breadth-first step: every edge (either direction) from the frontier's nodes."""
+    return _clauses(
+        "UNWIND $frontier AS h MATCH (n) WHERE " + d.node_by_handle("n", "h"),
+        "MATCH (n)-[r]-(m)",
+        where(edge_filter("r", edge_types, as_of)),
+        f"RETURN h AS from, {d.node_handle('m')} AS to, {d.node_handle('startNode(r)')} AS start, "
+        "type(r) AS type, properties(r) AS props",
+    )
+
+
+def nodes_by_handles(d: Dialect) -> str:
+    """Label and properties of nodes by handle."""
+    return _clauses(
+        "UNWIND $handles AS h MATCH (n) WHERE " + d.node_by_handle("n", "h"),
+        "RETURN h AS handle, labels(n)[0] AS label, properties(n) AS props",
+    )
+
+
+def simple_paths(src_label: str, dst_label: str, max_length: int, edge_types: Sequence[str] | None, as_of: bool) -> str:
+    """Paths between two nodes up to `max_length`, shortest first."""
+    return _clauses(
+        f"MATCH (a:{quote(src_label)} {{{NODE_KEY}: $a}}) MATCH (b:{quote(dst_label)} {{{NODE_KEY}: $b}})",
+        f"MATCH p = (a)-[*1..{int(max_length)}]-(b)",
+        where(path_edge_filter(edge_types, as_of)),
+        "WITH p, length(p) AS len ORDER BY len LIMIT $scan",
+        "RETURN [n IN nodes(p) | [labels(n)[0], properties(n)]] AS nodes, "
+        f"[r IN relationships(p) | [type(r), labels(startNode(r))[0], startNode(r).{NODE_KEY}, "
+        f"labels(endNode(r))[0], endNode(r).{NODE_KEY}, properties(r)]] AS rels",
+    )
+
+
+def property_filter(var: str, filters: dict[str, object], params: dict[str, object]) -> str:
+    """Equality (or IN, for a list value) conditions on node properties, adding parameters."""
+    conds = []
+    for i, (name, value) in enumerate(sorted(filters.items())):
+        key = f"f{i}"
+        params[key] = value
+        op = "IN" if isinstance(value, (list, tuple)) else "="
+        conds.append(f"{var}.{quote(name)} {op} ${key}")
+    return " AND ".join(conds)
+
+
+def vector_search(d: Dialect, label: str, prop: str, filter_cond: str) -> str:
+    """Approximate candidates re-ranked by exact cosine, filtered, best first."""
+    return _clauses(
+        d.vector_candidates(label, prop, "$fetch", "$vector"),
+        f"WITH node {where(filter_cond)}",
+        f"WITH node, {d.cosine(f'node.{quote(prop)}', '$vector')} AS score",
+        "RETURN labels(node)[0] AS label, properties(node) AS props, score ORDER BY score DESC LIMIT $k",
+    )
+
+
+def vector_scan(d: Dialect, label: str, prop: str, filter_cond: str) -> str:
+    """Exact nearest neighbours by scanning (when filters leave too few candidates)."""
+    return _clauses(
+        f"MATCH (node:{quote(label)}) {where(f'node.{quote(prop)} IS NOT NULL', filter_cond)}",
+        f"WITH node, {d.cosine(f'node.{quote(prop)}', '$vector')} AS score",
+        "RETURN labels(node)[0] AS label, properties(node) AS props, score ORDER BY score DESC LIMIT $k",
+    )
+
+
+def fulltext_search(d: Dialect, label: str, shadow_prop: str, filter_cond: str) -> str:
+    """Full-text matches on the token copy, filtered, best first."""
+    return _clauses(
+        d.fulltext_candidates(label, shadow_prop, "$query"),
+        f"WITH node, score {where(filter_cond)}",
+        "RETURN labels(node)[0] AS label, properties(node) AS props, score ORDER BY score DESC LIMIT $k",
+    )
+
+
+def cascade_targets(label: str, edge_type: str) -> str:
+    """The nodes a cascading edge type reaches from one node."""
+    return (
+        f"MATCH (n:{quote(label)} {{{NODE_KEY}: $id}})-[:{quote(edge_type)}]->(m) "
+        f"RETURN labels(m)[0] AS label, m.{NODE_KEY} AS id"
+    )
+
+
+def delete_nodes(label: str) -> str:
+    """Delete nodes by key with their edges; report how many edges went."""
+    return _clauses(
+        f"MATCH (n:{quote(label)}) WHERE n.{NODE_KEY} IN $ids",
+        "OPTIONAL MATCH (n)-[r]-()",
+        "WITH collect(DISTINCT n) AS ns, count(DISTINCT r) AS edges",
+        "UNWIND ns AS n DETACH DELETE n",
+        "RETURN edges, count(*) AS nodes",
+    )
+
+
+COUNT_NODES = "MATCH (n) RETURN labels(n)[0] AS label, count(*) AS count"
+COUNT_EDGES = "MATCH ()-[r]->() RETURN type(r) AS type, count(*) AS count"
+DELETE_SOME = "MATCH (n) WITH n LIMIT 20000 DETACH DELETE n RETURN count(*) AS deleted"
+GET_META = f"MATCH (m:{META_LABEL} {{{NODE_KEY}: 'ontology'}}) RETURN m.version AS version, m.history AS history"
+SET_META = _clauses(
+    f"MERGE (m:{META_LABEL} {{{NODE_KEY}: 'ontology'}})",
+    "SET m.version = $version",
+    "SET m.history = coalesce(m.history, []) + [$entry]",
+)

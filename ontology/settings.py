@@ -1,0 +1,41 @@
+"""khub's configuration: one pydantic-settings object, from the environment or `khub.toml`.
+
+It lives in `ontology/`, the bottom room that every other room may import. No other module
+reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+
+class Settings(BaseSettings):
+    """Where the graph lives and which ontology drives it."""
+
+    model_config = SettingsConfigDict(env_prefix="KHUB_", toml_file="khub.toml", extra="ignore")
+
+    store: Literal["embedded", "neo4j"] = Field("embedded", description="embedded (FalkorDB, default) or neo4j")
+    data_dir: Path = Field(Path(".khub"), description="where the embedded store keeps its files")
+    graph_name: str = Field("khub", description="graph (FalkorDB key) to use")
+    neo4j_uri: str = Field("bolt://127.0.0.1:7687", description="Bolt URI of the Neo4j server")
+    neo4j_user: str | None = None
+    neo4j_password: str | None = None
+    neo4j_database: str | None = None
+    ontology_path: Path | None = Field(None, description="ontology file; default: the shipped one")
+    require_neo4j: bool = Field(False, description="tests: fail instead of skip when Neo4j is absent")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then environment, then `khub.toml` in the working directory."""
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
