@@ -28,7 +28,7 @@ from graph.store import (
 )
 from graph.text_index import query_tokens, shadow_name
 from graph.values import ValueRejected, normalise_datetime, normalise_value, now_iso
-from ontology.errors import OntologyViolation, QueryRefused
+from ontology.errors import ConstraintViolation, OntologyViolation, QueryRefused
 from ontology.model import NODE_KEY, Ontology
 
 WRITE_CHUNK = 5000
@@ -140,8 +140,11 @@ class CypherGraphStore:
             query = cypher.upsert_nodes(self.dialect, shape)
             for start in range(0, len(rows), WRITE_CHUNK):
                 chunk = rows[start : start + WRITE_CHUNK]
-                self.conn.run_write(query, {"rows": chunk})
-                result.nodes_written += len(chunk)
+                try:
+                    self.conn.run_write(query, {"rows": chunk})
+                    result.nodes_written += len(chunk)
+                except ConstraintViolation:
+                    self._write_rows_one_by_one(query, shape.label, chunk, result)
         now = now_iso()
         for shape, rows in batch.edges.items():
             query = cypher.upsert_edges(self.dialect, shape)
@@ -161,6 +164,15 @@ class CypherGraphStore:
                             closed = self.conn.run_write(query_close, {"rows": done, "now": now})
                             result.edges_closed += sum(r["closed"] for r in closed)
         return result
+
+    def _write_rows_one_by_one(self, query: str, label: str, rows: list[dict[str, Any]], result: WriteResult) -> None:
+        """After a constraint clash in a chunk: write row by row, refusing only the clashing ones."""
+        for row in rows:
+            try:
+                self.conn.run_write(query, {"rows": [row]})
+                result.nodes_written += 1
+            except ConstraintViolation as exc:
+                result.rejected.append(Rejected(f"{label}:{row['id']}", f"unique constraint: {exc}"))
 
     def delete(self, ref: NodeRef) -> DeleteResult:
         """Delete a node, its edges, and what the ontology cascades from it."""

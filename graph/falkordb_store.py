@@ -15,7 +15,7 @@ from falkordb.path import Path as FalkorPath
 from graph.cypher_store import CypherGraphStore
 from graph.dialect.falkordb import FalkorDBDialect
 from graph.falkordb_server import EmbeddedFalkorDB
-from ontology.errors import QueryRefused, QueryTimeout, StoreUnavailable
+from ontology.errors import ConstraintViolation, QueryRefused, QueryTimeout, StoreUnavailable
 from ontology.model import Ontology
 
 RETRIES = 3
@@ -67,6 +67,8 @@ class FalkorDBConnection:
                     raise StoreUnavailable(f"FalkorDB connection failed: {exc}") from exc
                 time.sleep(0.1 * (attempt + 1))
             except redis.ResponseError as exc:
+                if "constraint violation" in str(exc):
+                    raise ConstraintViolation(str(exc)) from exc
                 if timeout and _is_timeout(exc):
                     raise QueryTimeout(f"query stopped after {timeout} s") from exc
                 raise
@@ -76,7 +78,12 @@ class FalkorDBConnection:
         return self._run(self.graph.query, query, params, None)
 
     def run_read(self, query: str, params: dict[str, Any] | None = None, timeout: float | None = None) -> list[dict[str, Any]]:
-        return self._run(self.graph.ro_query, query, params, timeout)
+        try:
+            return self._run(self.graph.ro_query, query, params, timeout)
+        except redis.ResponseError as exc:
+            if "empty key" in str(exc):  # the graph has never been written: nothing to read
+                return []
+            raise
 
     def run_user_read(self, query: str, params: dict[str, Any], timeout: float) -> list[dict[str, Any]]:
         try:

@@ -10,7 +10,7 @@ from neo4j.exceptions import ClientError, Neo4jError, ServiceUnavailable
 
 from graph.cypher_store import CypherGraphStore
 from graph.dialect.neo4j import Neo4jDialect
-from ontology.errors import QueryRefused, QueryTimeout, StoreUnavailable
+from ontology.errors import ConstraintViolation, QueryRefused, QueryTimeout, StoreUnavailable
 from ontology.model import Ontology
 
 _TIMEOUT_CODES = ("TransactionTimedOut", "Transaction.Terminated")
@@ -54,8 +54,13 @@ class Neo4jConnection:
         return self.driver.session(database=self.database) if self.database else self.driver.session()
 
     def run_write(self, query: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        with self._session() as session:
-            return session.execute_write(lambda tx: _records(tx.run(query, params or {})))
+        try:
+            with self._session() as session:
+                return session.execute_write(lambda tx: _records(tx.run(query, params or {})))
+        except ClientError as exc:
+            if "ConstraintValidationFailed" in (exc.code or ""):
+                raise ConstraintViolation(exc.message or str(exc)) from exc
+            raise
 
     def run_read(self, query: str, params: dict[str, Any] | None = None, timeout: float | None = None) -> list[dict[str, Any]]:
         def work(tx: neo4j.ManagedTransaction) -> list[dict[str, Any]]:

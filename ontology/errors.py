@@ -47,6 +47,12 @@ class UnknownType(OntologyViolation):
     code = "UNKNOWN_TYPE"
 
 
+class ConstraintViolation(OntologyViolation):
+    """A write would break a unique constraint (e.g. two contacts with one email)."""
+
+    code = "CONSTRAINT_VIOLATION"
+
+
 class StoreUnavailable(KhubError):
     """The graph store cannot be reached or started."""
 
