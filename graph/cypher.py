@@ -254,6 +254,8 @@ COUNT_NODES = "MATCH (n) RETURN labels(n)[0] AS label, count(*) AS count"
 COUNT_EDGES = "MATCH ()-[r]->() RETURN type(r) AS type, count(*) AS count"
 DELETE_SOME = "MATCH (n) WITH n LIMIT 20000 DETACH DELETE n RETURN count(*) AS deleted"
 GET_META = f"MATCH (m:{META_LABEL} {{{NODE_KEY}: 'ontology'}}) RETURN m.version AS version, m.history AS history"
+SET_SCHEMA_TEXT = _clauses(f"MERGE (m:{META_LABEL} {{{NODE_KEY}: 'ontology'}})", "SET m.schema_text = $text")
+GET_SCHEMA_TEXT = f"MATCH (m:{META_LABEL} {{{NODE_KEY}: 'ontology'}}) RETURN m.schema_text AS text"
 SET_META = _clauses(
     f"MERGE (m:{META_LABEL} {{{NODE_KEY}: 'ontology'}})",
     "SET m.version = $version",

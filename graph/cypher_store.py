@@ -129,6 +129,15 @@ class CypherGraphStore:
         """Record that ontology `version` is applied, with a history entry."""
         self.conn.run_write(cypher.SET_META, {"version": version, "entry": f"{now_iso()} {version} {note}".strip()})
 
+    def save_applied_schema(self, text: str) -> None:
+        """Keep the text of the applied ontology in the graph, for later diffs."""
+        self.conn.run_write(cypher.SET_SCHEMA_TEXT, {"text": text})
+
+    def applied_schema(self) -> str | None:
+        """The text of the ontology applied to this graph, if recorded."""
+        rows = self.conn.run_read(cypher.GET_SCHEMA_TEXT)
+        return rows[0]["text"] if rows else None
+
     # ------------------------------------------------------------------ writes
     def upsert(self, nodes: Iterable[NodeRecord] = (), edges: Iterable[EdgeRecord] = ()) -> WriteResult:
         """Write nodes, then edges, idempotently; refused items come back with reasons."""
@@ -453,7 +462,12 @@ class CypherGraphStore:
             if r["label"] != cypher.META_LABEL
         }
         edges = {r["type"]: r["count"] for r in self.conn.run_read(cypher.COUNT_EDGES, None, DEFAULT_READ_TIMEOUT)}
-        return Stats(nodes=dict(sorted(nodes.items())), edges=dict(sorted(edges.items())), ontology_version=self.applied_ontology_version(), backend=self.backend)
+        return Stats(
+            nodes=dict(sorted(nodes.items())),
+            edges=dict(sorted(edges.items())),
+            ontology_version=self.applied_ontology_version(),
+            backend=self.backend,
+        )
 
     def close(self) -> None:
         """Release the connection."""

@@ -262,6 +262,14 @@ class GraphStore(Protocol):
         """Record that ontology `version` is applied (with a note for the history)."""
         ...
 
+    def save_applied_schema(self, text: str) -> None:
+        """Keep the text of the applied ontology in the graph, for later diffs."""
+        ...
+
+    def applied_schema(self) -> str | None:
+        """The text of the ontology applied to this graph, if recorded."""
+        ...
+
     def clear(self) -> None:
         """Delete every node and edge (the schema stays). For tests and `khub init --reset`."""
         ...

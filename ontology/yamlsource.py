@@ -53,6 +53,11 @@ def _scalar(node: yaml.Node) -> Any:
     return _CONSTRUCTOR.construct_object(node, deep=True)
 
 
+def load_yaml_text(text: str) -> Any:
+    """Parse YAML text (no line tracking), e.g. an ontology snapshot kept in the graph."""
+    return yaml.safe_load(text)
+
+
 def line_of(lines: Lines, path: tuple[str, ...]) -> int:
     """The line of `path`, or of its nearest ancestor that has one."""
     while path and path not in lines:

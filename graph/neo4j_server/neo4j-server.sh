@@ -23,7 +23,7 @@ start)
     cat "$state/uri"; exit 0
   fi
   rm -f "$state/uri" "$state/pid"
-  (cd "$here" && mvn -B -q dependency:build-classpath -Dmdep.outputFile="$state/classpath.txt" >&2)
+  (cd "$here" && mvn -B -q -Dstyle.color=never dependency:build-classpath -Dmdep.outputFile="$state/classpath.txt" >&2)
   mkdir -p "$state/classes"
   javac -nowarn -d "$state/classes" -cp "$(cat "$state/classpath.txt")" \
     "$here/src/main/java/khub/Launcher.java" >&2

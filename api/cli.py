@@ -1,0 +1,317 @@
+"""The `khub` command line (Typer + Rich)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from graph.cypher_store import CypherGraphStore
+from graph.factory import load_configured_ontology, open_store
+from graph.store import NodeRef
+from ontology.errors import KhubError
+from ontology.model import DEFAULT_SCHEMA, load_ontology
+from ontology.settings import Settings
+from ontology.validate import validate_file
+
+app = typer.Typer(help="khub: the graph-native customer knowledge hub.", no_args_is_help=True, pretty_exceptions_show_locals=False)
+ontology_app = typer.Typer(help="Validate, compare, apply and export the ontology.", no_args_is_help=True)
+app.add_typer(ontology_app, name="ontology")
+console = Console()
+err = Console(stderr=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print an error and return the exit to raise."""
+    err.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+@contextmanager
+def connected(settings: Settings | None = None):
+    """Open the configured store for one command and always close it."""
+    settings = settings or Settings()
+    try:
+        store = open_store(settings)
+    except KhubError as exc:
+        raise fail(str(exc)) from exc
+    try:
+        yield store
+    except KhubError as exc:
+        raise fail(str(exc)) from exc
+    finally:
+        store.close()
+
+
+def parse_ref(text: str) -> NodeRef:
+    """`Label:id` as a node reference."""
+    label, sep, key = text.partition(":")
+    if not sep or not label or not key:
+        raise typer.BadParameter(f"expected LABEL:ID, got {text!r}")
+    return NodeRef(label, key)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def _print_rows(rows: list[dict[str, Any]], title: str | None = None) -> None:
+    if not rows:
+        console.print("(no rows)")
+        return
+    table = Table(title=title)
+    columns = list(rows[0].keys())
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*[json.dumps(row.get(c), ensure_ascii=False, default=str) if not isinstance(row.get(c), str) else row[c] for c in columns])
+    console.print(table)
+
+
+def ensure_initialised(store: CypherGraphStore) -> list[str]:
+    """Sync the schema and record the ontology version (first run, or after an upgrade)."""
+    created = store.sync_schema()
+    if store.applied_ontology_version() is None:
+        store.record_ontology_version(store.ontology.version, "init")
+        store.save_applied_schema(store.ontology.source.read_text(encoding="utf-8"))
+    return created
+
+
+# ---------------------------------------------------------------------------- top level
+@app.command()
+def init(reset: Annotated[bool, typer.Option("--reset", help="Delete every node and edge first.")] = False) -> None:
+    """Create the graph's constraints and indexes from the ontology and record its version."""
+    settings = Settings()
+    with connected(settings) as store:
+        if reset:
+            store.clear()
+        created = ensure_initialised(store)
+        where = settings.data_dir.resolve() if settings.store == "embedded" else settings.neo4j_uri
+        console.print(f"khub initialised on [bold]{store.backend}[/] ({where}); ontology {store.applied_ontology_version()}; "
+                      f"{len(created)} index/constraint(s) created")
+
+
+@app.command()
+def stats(as_json: JsonFlag = False) -> None:
+    """Counts per node and edge type, and the ontology version applied to the graph."""
+    with connected() as store:
+        result = store.stats()
+    if as_json:
+        _print_json({"backend": result.backend, "ontology_version": result.ontology_version, "nodes": result.nodes, "edges": result.edges})
+        return
+    console.print(f"backend: [bold]{result.backend}[/]   ontology: [bold]{result.ontology_version or 'not initialised (run khub init)'}[/]")
+    table = Table("type", "kind", "count")
+    for name, count in result.nodes.items():
+        table.add_row(name, "node", str(count))
+    for name, count in result.edges.items():
+        table.add_row(name, "edge", str(count))
+    table.add_row("[bold]total[/]", "", f"{result.total_nodes} nodes, {result.total_edges} edges")
+    console.print(table)
+
+
+def _parse_params(params: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in params:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"--param takes NAME=VALUE (VALUE as JSON or text), got {item!r}")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+@app.command()
+def query(
+    cypher: Annotated[str, typer.Argument(help="A read-only Cypher query.")],
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="NAME=VALUE (JSON or text); repeatable.")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds before the server stops the query.")] = 10.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run a read-only Cypher query (writes are refused)."""
+    with connected() as store:
+        rows = store.read_query(cypher, _parse_params(param or []), timeout=timeout)
+    _print_json(rows) if as_json else _print_rows(rows)
+
+
+@app.command()
+def show(
+    node: Annotated[str, typer.Argument(help="LABEL:ID, e.g. Account:acme")],
+    hops: Annotated[int, typer.Option(help="How far to look (1-4).")] = 1,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Only facts valid at this ISO time.")] = None,
+    limit: int = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """A node and its neighbourhood."""
+    ref = parse_ref(node)
+    with connected() as store:
+        sub = store.neighbourhood(ref, hops=hops, as_of=as_of, limit=limit)
+    if not sub.nodes:
+        raise fail(f"no node {ref}")
+    if as_json:
+        _print_json({"nodes": [n.__dict__ for n in sub.nodes], "edges": [{"type": e.type, "src": str(e.src), "dst": str(e.dst), **e.props} for e in sub.edges]})
+        return
+    _print_rows([{"node": f"{n.label}:{n.id}", **{k: v for k, v in n.props.items() if k != "id"}} for n in sub.nodes[:1]], title=str(ref))
+    _print_rows([{"from": str(e.src), "edge": e.type, "to": str(e.dst), "valid_from": e.props.get("valid_from"),
+                  "valid_to": e.props.get("valid_to"), "source": e.props.get("source_id")} for e in sub.edges], title="edges")
+
+
+@app.command()
+def path(
+    a: Annotated[str, typer.Argument(help="LABEL:ID")],
+    b: Annotated[str, typer.Argument(help="LABEL:ID")],
+    max_length: Annotated[int, typer.Option("--max-length")] = 4,
+    as_of: Annotated[str | None, typer.Option("--as-of")] = None,
+) -> None:
+    """A shortest path between two nodes."""
+    with connected() as store:
+        found = store.shortest_path(parse_ref(a), parse_ref(b), max_length=max_length, as_of=as_of)
+    if found is None:
+        raise fail(f"no path of at most {max_length} edges between {a} and {b}")
+    parts = [f"{found.nodes[0].label}:{found.nodes[0].id}"]
+    for edge, node in zip(found.edges, found.nodes[1:], strict=True):
+        arrow = f"-[{edge.type}]->" if edge.dst == node.ref else f"<-[{edge.type}]-"
+        parts.append(f"{arrow} {node.label}:{node.id}")
+    console.print(" ".join(parts))
+
+
+@app.command()
+def search(
+    label: Annotated[str, typer.Argument(help="Node type with a full-text property, e.g. Chunk")],
+    text: Annotated[str, typer.Argument(help="Words to find (English or Chinese); all must match.")],
+    k: int = 10,
+    as_json: JsonFlag = False,
+) -> None:
+    """Full-text search (English and Chinese)."""
+    with connected() as store:
+        hits = store.fulltext_search(label, text, k=k)
+    rows = [{"node": f"{h.node.label}:{h.node.id}", "score": round(h.score, 4), **{k2: v for k2, v in h.node.props.items() if k2 != "id"}} for h in hits]
+    _print_json(rows) if as_json else _print_rows(rows)
+
+
+@app.command()
+def demo() -> None:
+    """Load the demo world (a medical-device distributor) into the embedded store and explore it."""
+    from reasoning.demo_world import load_demo_world
+
+    with connected() as store:
+        ensure_initialised(store)
+        result = load_demo_world(store)
+        console.print(f"demo world loaded: {result.nodes_written} nodes, {result.edges_written} edges written, "
+                      f"{result.edges_closed} superseded fact(s) closed, {len(result.rejected)} rejected")
+        for item in result.rejected:
+            console.print(f"  [yellow]rejected[/] {item.item}: {item.reason}")
+        s = store.stats()
+        console.print(f"graph on {s.backend}: {s.total_nodes} nodes, {s.total_edges} edges; ontology {s.ontology_version}")
+        decision_chain = store.neighbourhood(NodeRef("Account", "renji-hospital"), hops=1, edge_types=["HAS_ROLE", "WORKS_AT"])
+        _print_rows(
+            [{"contact": str(e.src), "edge": e.type, "role": e.props.get("role", ""), "valid_to": e.props.get("valid_to")} for e in decision_chain.edges],
+            title="Renji Hospital decision chain",
+        )
+        hits = store.fulltext_search("Chunk", "维保服务")
+        _print_rows([{"chunk": h.node.id, "text": h.node.props.get("text")} for h in hits], title="full-text: 维保服务")
+        found = store.shortest_path(NodeRef("Contact", "wang-fang"), NodeRef("Policy", "sh-equipment-subsidy-2026"), max_length=5)
+        if found:
+            console.print("path: " + " — ".join(f"{n.label}:{n.id}" for n in found.nodes))
+        then = store.neighbourhood(NodeRef("Contact", "zhang-wei"), edge_types=["WORKS_AT"], as_of="2024-01-01")
+        now = store.neighbourhood(NodeRef("Contact", "zhang-wei"), edge_types=["WORKS_AT"])
+        console.print("Zhang Wei worked at (2024-01-01): " + ", ".join(n.id for n in then.nodes if n.label == "Account"))
+        console.print("Zhang Wei's employers over time: " + ", ".join(n.id for n in now.nodes if n.label == "Account"))
+
+
+# ---------------------------------------------------------------------------- ontology
+@ontology_app.command("validate")
+def ontology_validate(path: Annotated[Path | None, typer.Argument(help="Ontology file; default: the configured one.")] = None) -> None:
+    """Report every error of an ontology file with file, line and element."""
+    target = path or Settings().ontology_path or DEFAULT_SCHEMA
+    issues = validate_file(target)
+    if issues:
+        for issue in issues:
+            err.print(str(issue))
+        raise fail(f"{len(issues)} error(s) in {target}")
+    onto = load_ontology(target)
+    console.print(f"{target}: valid — ontology {onto.name} {onto.version}: {len(onto.node_types)} node types, {len(onto.edge_types)} edge types")
+
+
+@ontology_app.command("diff")
+def ontology_diff(old: Path, new: Path, as_json: JsonFlag = False) -> None:
+    """Added, removed, renamed and changed types and properties, and the migrations they imply."""
+    from ontology.diff import diff_ontologies
+
+    try:
+        result = diff_ontologies(load_ontology(old), load_ontology(new))
+    except KhubError as exc:
+        raise fail(str(exc)) from exc
+    _print_json(result.to_dict()) if as_json else console.print(result.summary(), markup=False)
+
+
+@ontology_app.command("apply")
+def ontology_apply(
+    path: Annotated[Path | None, typer.Argument(help="New ontology file; default: the configured one.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would happen.")] = False,
+) -> None:
+    """Apply the safe migrations from the graph's current ontology to PATH, and record it."""
+    from graph.migrations import apply_migrations
+    from ontology.diff import diff_ontologies
+    from ontology.model import build_ontology
+    from ontology.yamlsource import load_yaml_text
+
+    settings = Settings()
+    target = path or settings.ontology_path or DEFAULT_SCHEMA
+    try:
+        new = load_ontology(target)
+    except KhubError as exc:
+        raise fail(str(exc)) from exc
+    with connected(settings.model_copy(update={"ontology_path": target})) as store:
+        applied_text = store.applied_schema()
+        if applied_text is None:
+            created = [] if dry_run else ensure_initialised(store)
+            console.print(f"graph had no ontology: initialised with {new.version} ({len(created)} index/constraint(s))")
+            return
+        old = build_ontology(load_yaml_text(applied_text), Path("<graph>"))
+        diff = diff_ontologies(old, new)
+        report = apply_migrations(store, diff, new.version, dry_run=dry_run)
+        if not dry_run:
+            store.save_applied_schema(target.read_text(encoding="utf-8"))
+        console.print(report.summary() if hasattr(report, "summary") else str(report), markup=False)
+
+
+@ontology_app.command("export")
+def ontology_export(
+    fmt: Annotated[str, typer.Option("--format", "-f", help="owl, shacl or jsonschema")] = "owl",
+    path: Annotated[Path | None, typer.Option("--ontology", help="Ontology file; default: the configured one.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+) -> None:
+    """Export the ontology as OWL (Turtle), SHACL (Turtle) or JSON Schema."""
+    from ontology.export import export_ontology
+
+    if fmt not in ("owl", "shacl", "jsonschema"):
+        raise fail(f"unknown format {fmt!r}: use owl, shacl or jsonschema", 2)
+    try:
+        onto = load_ontology(path) if path else load_configured_ontology(Settings())
+    except KhubError as exc:
+        raise fail(str(exc)) from exc
+    text = export_ontology(onto, fmt)
+    if output:
+        output.write_text(text, encoding="utf-8")
+        console.print(f"wrote {output}")
+    else:
+        sys.stdout.write(text)
+
+
+def main() -> None:
+    """Entry point of the `khub` console script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""The `khub` command line on the embedded store (a fresh data directory per test)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import rdflib
+from typer.testing import CliRunner
+
+from api.cli import app
+from ontology.model import DEFAULT_SCHEMA
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def khub_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KHUB_STORE", "embedded")
+    monkeypatch.setenv("KHUB_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args), terminal_width=200)
+    return result.exit_code, " ".join(result.output.split())  # undo Rich's line wrapping
+
+
+def test_init_validate_stats_on_the_embedded_default(khub_env: Path):
+    code, out = run("init")
+    assert code == 0, out
+    assert "falkordb" in out and "ontology 1.0.0" in out
+    code, out = run("ontology", "validate")
+    assert code == 0 and "valid" in out
+    code, out = run("stats", "--json")
+    assert code == 0, out
+    data = json.loads(out)
+    assert data["backend"] == "falkordb" and data["ontology_version"] == "1.0.0" and data["nodes"] == {}
+
+
+def test_demo_query_show_path_and_search(khub_env: Path):
+    code, out = run("demo")
+    assert code == 0, out
+    assert "0 rejected" in out and "renji-hospital, rival-imaging" in out
+    code, out = run("query", "MATCH (c:Contact)-[:WORKS_AT]->(a:Account {id: $a}) RETURN c.id AS id ORDER BY id", "-p", "a=renji-hospital", "--json")
+    assert code == 0, out
+    assert [r["id"] for r in json.loads(out)] == ["chen-jing", "li-ming", "wang-fang", "zhang-wei"]
+    code, out = run("query", "CREATE (n:Account {id: 'x'})")
+    assert code == 1 and "only read queries" in out
+    code, out = run("show", "Device:dev-us900-0142", "--json")
+    assert code == 0 and "renji-hospital" in out
+    code, out = run("show", "Device:nope")
+    assert code == 1 and "no node Device:nope" in out
+    code, out = run("path", "Contact:li-ming", "Product:us-900")
+    assert code == 0 and "Product:us-900" in out
+    code, out = run("search", "Chunk", "预算", "--json")
+    assert code == 0 and "tender-renji-2026-041#1" in out
+    run("demo")
+    code, out = run("stats", "--json")
+    assert json.loads(out)["nodes"]["Contact"] == 4  # loading twice duplicates nothing
+
+
+def test_validate_reports_file_line_and_element(khub_env: Path):
+    broken = khub_env / "broken.yaml"
+    text = DEFAULT_SCHEMA.read_text(encoding="utf-8")
+    text = text.replace("  email: {range: string, annotations: {privacy: contact, unique: true}}",
+                        "  email: {range: strin, annotations: {privacy: secret, unique: true}}")
+    broken.write_text(text, encoding="utf-8")
+    code, out = run("ontology", "validate", str(broken))
+    assert code == 1
+    line = next(i for i, l in enumerate(text.splitlines(), 1) if l.startswith("  email:"))
+    assert f"broken.yaml:{line}: slot email: unknown range 'strin'" in out
+    assert "privacy 'secret' is not one of" in out
+
+
+def test_export_owl_parses_with_rdflib(khub_env: Path):
+    code, out = run("ontology", "export", "--format", "owl", "--output", str(khub_env / "khub.ttl"))
+    assert code == 0, out
+    graph = rdflib.Graph().parse(khub_env / "khub.ttl", format="turtle")
+    classes = set(graph.subjects(rdflib.RDF.type, rdflib.OWL.Class))
+    assert rdflib.URIRef("https://khub.dev/ontology/Account") in classes
+    code, out = run("ontology", "export", "--format", "pdf")
+    assert code == 2
