@@ -245,8 +245,9 @@ def delete_nodes(label: str) -> str:
         f"MATCH (n:{quote(label)}) WHERE n.{NODE_KEY} IN $ids",
         "OPTIONAL MATCH (n)-[r]-()",
         "WITH collect(DISTINCT n) AS ns, count(DISTINCT r) AS edges",
-        "UNWIND ns AS n DETACH DELETE n",
-        "RETURN edges, count(*) AS nodes",
+        f"UNWIND ns AS n WITH edges, n, n.{NODE_KEY} AS key",
+        "DETACH DELETE n",
+        "RETURN edges, collect(key) AS ids",
     )
 
 

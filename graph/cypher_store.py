@@ -206,7 +206,7 @@ class CypherGraphStore:
             rows = self.conn.run_write(cypher.delete_nodes(label), {"ids": ids})
             if rows:
                 result.edges_deleted += rows[0]["edges"]
-                result.nodes_deleted += [NodeRef(label, i) for i in ids][: rows[0]["nodes"]]
+                result.nodes_deleted += [NodeRef(label, key) for key in sorted(rows[0]["ids"])]
         return result
 
     def clear(self) -> None:

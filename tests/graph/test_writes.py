@@ -186,6 +186,8 @@ def test_delete_cascades_along_ontology_rules(store):
     assert result.edges_deleted == 4
     assert store.stats().nodes == {"Account": 1}
     assert store.stats().edges == {}
+    nothing = store.delete(NodeRef("Account", "ghost"))
+    assert nothing.nodes_deleted == [] and nothing.edges_deleted == 0
 
 
 def test_two_concurrent_writers_lose_no_update(store, store_factory):
