@@ -6,6 +6,7 @@ differs); all behaviour lives here, so both stores behave the same.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
@@ -32,6 +33,10 @@ from ontology.errors import ConstraintViolation, OntologyViolation, QueryRefused
 from ontology.model import NODE_KEY, Ontology
 
 WRITE_CHUNK = 5000
+#: Read-only yet unsafe for callers: reading files or URLs on the server, admin procedures.
+_FORBIDDEN_IN_PASSTHROUGH = re.compile(
+    r"\bLOAD\s+CSV\b|\bCALL\s+((dbms|apoc|gds)\.|db\.create|db\.idx\.[a-z]+\.(create|drop))", re.IGNORECASE
+)
 MAX_HOPS = 4
 MAX_PATH_LENGTH = 8
 DEFAULT_READ_TIMEOUT = 30.0
@@ -452,6 +457,9 @@ class CypherGraphStore:
         """Run a caller's read-only Cypher with parameters; writes are refused."""
         if not cypher_text or not cypher_text.strip():
             raise QueryRefused("empty query")
+        forbidden = _FORBIDDEN_IN_PASSTHROUGH.search(cypher_text)
+        if forbidden:
+            raise QueryRefused(f"{forbidden.group(0)!r} is not allowed in a passthrough query")
         return self.conn.run_user_read(cypher_text, dict(params or {}), float(timeout))
 
     def stats(self) -> Stats:

@@ -156,6 +156,8 @@ def test_read_only_passthrough_refuses_writes(store):
         "MATCH (a:Account {id: 'acme'}) DETACH DELETE a",
         "MERGE (n:Account {id: 'evil'}) RETURN n",
         "MATCH (a:Account) REMOVE a.name",
+        "LOAD CSV FROM 'file:///etc/passwd' AS line RETURN line",
+        "CALL dbms.listConfig() YIELD name RETURN name",
     ):
         with pytest.raises(QueryRefused):
             store.read_query(query)
