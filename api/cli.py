@@ -274,7 +274,10 @@ def ontology_apply(
     with connected(settings.model_copy(update={"ontology_path": target})) as store:
         applied_text = store.applied_schema()
         if applied_text is None:
-            created = [] if dry_run else ensure_initialised(store)
+            if dry_run:
+                console.print(f"graph has no ontology yet: apply would initialise it with {new.version}")
+                return
+            created = ensure_initialised(store)
             console.print(f"graph had no ontology: initialised with {new.version} ({len(created)} index/constraint(s))")
             return
         old = build_ontology(load_yaml_text(applied_text), Path("<graph>"))

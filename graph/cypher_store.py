@@ -448,7 +448,7 @@ class CypherGraphStore:
         tokens = query_tokens(query)
         if not tokens:
             return []
-        params: dict[str, Any] = {"query": self.dialect.fulltext_query(tokens), "k": int(k)}
+        params: dict[str, Any] = {"query": self.dialect.fulltext_query(tokens, shadow_name(name)), "k": int(k)}
         cond = self._search_filters(label, filters, params)
         rows = self.conn.run_read(cypher.fulltext_search(self.dialect, label, shadow_name(name), cond), params, DEFAULT_READ_TIMEOUT)
         return [Hit(self._node(r["label"], r["props"]), float(r["score"])) for r in rows]

@@ -53,6 +53,12 @@ class ConstraintViolation(OntologyViolation):
     code = "CONSTRAINT_VIOLATION"
 
 
+class MigrationRefused(KhubError):
+    """An ontology migration cannot run as asked; nothing was changed."""
+
+    code = "MIGRATION_REFUSED"
+
+
 class StoreUnavailable(KhubError):
     """The graph store cannot be reached or started."""
 

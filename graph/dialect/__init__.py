@@ -51,8 +51,8 @@ class Dialect(Protocol):
         """A CALL clause yielding `node, score` for nodes whose token copy matches."""
         ...
 
-    def fulltext_query(self, tokens: list[str]) -> str:
-        """The query string meaning "every one of these tokens"."""
+    def fulltext_query(self, tokens: list[str], shadow_prop: str) -> str:
+        """The query string meaning "every one of these tokens, in this property"."""
         ...
 
     def lock(self, var: str) -> str:

@@ -44,8 +44,10 @@ class FalkorDBDialect:
     def fulltext_candidates(self, label: str, shadow_prop: str, query_param: str) -> str:
         return f"CALL db.idx.fulltext.queryNodes('{label}', {query_param}) YIELD node, score"
 
-    def fulltext_query(self, tokens: list[str]) -> str:
-        return " ".join("".join("\\" + ch if ch in _REDISEARCH_SPECIAL else ch for ch in t) for t in tokens)
+    def fulltext_query(self, tokens: list[str], shadow_prop: str) -> str:
+        # One full-text index per label holds every field: restrict the match to this one.
+        terms = " ".join("".join("\\" + ch if ch in _REDISEARCH_SPECIAL else ch for ch in t) for t in tokens)
+        return f"@{shadow_prop}:({terms})"
 
     def lock(self, var: str) -> str:
         return ""
@@ -98,11 +100,14 @@ class FalkorDBDialect:
                     created.append(f"vector {node.name}.{prop.name}")
                 shadow = shadow_name(prop.name)
                 if prop.fulltext and (node.name, shadow, "FULLTEXT") not in indexes:
+                    label_has_fulltext = any(lbl == node.name and kind == "FULLTEXT" for lbl, _, kind in indexes)
+                    # A label has one full-text index: its configuration is set by the first field.
+                    config = "$label" if label_has_fulltext else "{label: $label, stopwords: [], language: 'english'}"
                     conn.run_write(
-                        "CALL db.idx.fulltext.createNodeIndex({label: $label, stopwords: [], language: 'english'}, "
-                        "{field: $field, nostem: true})",
+                        f"CALL db.idx.fulltext.createNodeIndex({config}, {{field: $field, nostem: true}})",
                         {"label": node.name, "field": shadow},
                     )
+                    indexes.add((node.name, shadow, "FULLTEXT"))
                     created.append(f"fulltext {node.name}.{shadow}")
         for edge in ontology.edge_types.values():
             for prop in ("ek", "source_id"):

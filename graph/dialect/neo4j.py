@@ -35,7 +35,8 @@ class Neo4jDialect:
         name = index_name("ft", label, shadow_prop)
         return f"CALL db.index.fulltext.queryNodes('{name}', {query_param}) YIELD node, score"
 
-    def fulltext_query(self, tokens: list[str]) -> str:
+    def fulltext_query(self, tokens: list[str], shadow_prop: str) -> str:
+        # Each full-text property has its own index, so the field is already chosen.
         escaped = ["".join("\\" + ch if ch in _LUCENE_SPECIAL else ch for ch in t) for t in tokens]
         return " AND ".join(f'"{t}"' for t in escaped)
 
