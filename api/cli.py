@@ -95,8 +95,9 @@ def init(reset: Annotated[bool, typer.Option("--reset", help="Delete every node 
             store.clear()
         created = ensure_initialised(store)
         where = settings.data_dir.resolve() if settings.store == "embedded" else settings.neo4j_uri
-        console.print(f"khub initialised on [bold]{store.backend}[/] ({where}); ontology {store.applied_ontology_version()}; "
-                      f"{len(created)} index/constraint(s) created")
+        console.print(
+            f"khub initialised on [bold]{store.backend}[/] ({where}); ontology {store.applied_ontology_version()}; {len(created)} index/constraint(s) created"
+        )
 
 
 @app.command()
@@ -161,8 +162,20 @@ def show(
         _print_json({"nodes": [n.__dict__ for n in sub.nodes], "edges": [{"type": e.type, "src": str(e.src), "dst": str(e.dst), **e.props} for e in sub.edges]})
         return
     _print_rows([{"node": f"{n.label}:{n.id}", **{k: v for k, v in n.props.items() if k != "id"}} for n in sub.nodes[:1]], title=str(ref))
-    _print_rows([{"from": str(e.src), "edge": e.type, "to": str(e.dst), "valid_from": e.props.get("valid_from"),
-                  "valid_to": e.props.get("valid_to"), "source": e.props.get("source_id")} for e in sub.edges], title="edges")
+    _print_rows(
+        [
+            {
+                "from": str(e.src),
+                "edge": e.type,
+                "to": str(e.dst),
+                "valid_from": e.props.get("valid_from"),
+                "valid_to": e.props.get("valid_to"),
+                "source": e.props.get("source_id"),
+            }
+            for e in sub.edges
+        ],
+        title="edges",
+    )
 
 
 @app.command()
@@ -206,8 +219,10 @@ def demo() -> None:
     with connected() as store:
         ensure_initialised(store)
         result = load_demo_world(store)
-        console.print(f"demo world loaded: {result.nodes_written} nodes, {result.edges_written} edges written, "
-                      f"{result.edges_closed} superseded fact(s) closed, {len(result.rejected)} rejected")
+        console.print(
+            f"demo world loaded: {result.nodes_written} nodes, {result.edges_written} edges written, "
+            f"{result.edges_closed} superseded fact(s) closed, {len(result.rejected)} rejected"
+        )
         for item in result.rejected:
             console.print(f"  [yellow]rejected[/] {item.item}: {item.reason}")
         s = store.stats()

@@ -139,8 +139,7 @@ def neighbour_nodes(d: Dialect, label: str, hops: int, edge_types: Sequence[str]
             "any(l IN labels(m) WHERE l IN $labels)" if labels else "",
         ),
         f"WITH s, m, min(length(p)) AS distance ORDER BY distance, m.{NODE_KEY} LIMIT $limit",
-        f"RETURN {d.node_handle('s')} AS start, {d.node_handle('m')} AS handle, labels(m)[0] AS label, "
-        "properties(m) AS props, distance",
+        f"RETURN {d.node_handle('s')} AS start, {d.node_handle('m')} AS handle, labels(m)[0] AS label, properties(m) AS props, distance",
     )
 
 
@@ -150,8 +149,7 @@ def edges_among(d: Dialect, edge_types: Sequence[str] | None, as_of: bool) -> st
         "UNWIND $handles AS h MATCH (a) WHERE " + d.node_by_handle("a", "h"),
         "MATCH (a)-[r]->(b)",
         where(f"{d.node_handle('b')} IN $handles", edge_filter("r", edge_types, as_of)),
-        f"RETURN type(r) AS type, labels(a)[0] AS sl, a.{NODE_KEY} AS sid, labels(b)[0] AS dl, b.{NODE_KEY} AS did, "
-        "properties(r) AS props",
+        f"RETURN type(r) AS type, labels(a)[0] AS sl, a.{NODE_KEY} AS sid, labels(b)[0] AS dl, b.{NODE_KEY} AS did, properties(r) AS props",
     )
 
 
@@ -166,8 +164,7 @@ def expand_frontier(d: Dialect, edge_types: Sequence[str] | None, as_of: bool) -
         "UNWIND $frontier AS h MATCH (n) WHERE " + d.node_by_handle("n", "h"),
         "MATCH (n)-[r]-(m)",
         where(edge_filter("r", edge_types, as_of)),
-        f"RETURN h AS from, {d.node_handle('m')} AS to, {d.node_handle('startNode(r)')} AS start, "
-        "type(r) AS type, properties(r) AS props",
+        f"RETURN h AS from, {d.node_handle('m')} AS to, {d.node_handle('startNode(r)')} AS start, type(r) AS type, properties(r) AS props",
     )
 
 
@@ -233,10 +230,7 @@ def fulltext_search(d: Dialect, label: str, shadow_prop: str, filter_cond: str) 
 
 def cascade_targets(label: str, edge_type: str) -> str:
     """The nodes a cascading edge type reaches from one node."""
-    return (
-        f"MATCH (n:{quote(label)} {{{NODE_KEY}: $id}})-[:{quote(edge_type)}]->(m) "
-        f"RETURN labels(m)[0] AS label, m.{NODE_KEY} AS id"
-    )
+    return f"MATCH (n:{quote(label)} {{{NODE_KEY}: $id}})-[:{quote(edge_type)}]->(m) RETURN labels(m)[0] AS label, m.{NODE_KEY} AS id"
 
 
 def delete_nodes(label: str) -> str:

@@ -34,9 +34,7 @@ from ontology.model import NODE_KEY, Ontology
 
 WRITE_CHUNK = 5000
 #: Read-only yet unsafe for callers: reading files or URLs on the server, admin procedures.
-_FORBIDDEN_IN_PASSTHROUGH = re.compile(
-    r"\bLOAD\s+CSV\b|\bCALL\s+((dbms|apoc|gds)\.|db\.create|db\.idx\.[a-z]+\.(create|drop))", re.IGNORECASE
-)
+_FORBIDDEN_IN_PASSTHROUGH = re.compile(r"\bLOAD\s+CSV\b|\bCALL\s+((dbms|apoc|gds)\.|db\.create|db\.idx\.[a-z]+\.(create|drop))", re.IGNORECASE)
 MAX_HOPS = 4
 MAX_PATH_LENGTH = 8
 DEFAULT_READ_TIMEOUT = 30.0
@@ -260,9 +258,7 @@ class CypherGraphStore:
         if start is None:
             return Subgraph()
         params: dict[str, Any] = {"id": ref.id, "limit": int(limit), "labels": list(labels or []), "edge_types": types, "as_of": at}
-        rows = self.conn.run_read(
-            cypher.neighbour_nodes(self.dialect, ref.label, hops, types, bool(labels), at is not None), params, DEFAULT_READ_TIMEOUT
-        )
+        rows = self.conn.run_read(cypher.neighbour_nodes(self.dialect, ref.label, hops, types, bool(labels), at is not None), params, DEFAULT_READ_TIMEOUT)
         start_node = self._node(start.label, start.props)
         nodes = [start_node] + [self._node(r["label"], r["props"]) for r in rows]
         handles = ([rows[0]["start"]] if rows else []) + [r["handle"] for r in rows]
@@ -434,9 +430,7 @@ class CypherGraphStore:
             rows = self.conn.run_read(cypher.vector_scan(self.dialect, label, name, cond), params, DEFAULT_READ_TIMEOUT)
         return [Hit(self._node(r["label"], r["props"]), float(r["score"])) for r in rows]
 
-    def fulltext_search(
-        self, label: str, query: str, k: int = 10, prop: str | None = None, filters: dict[str, Any] | None = None
-    ) -> list[Hit]:
+    def fulltext_search(self, label: str, query: str, k: int = 10, prop: str | None = None, filters: dict[str, Any] | None = None) -> list[Hit]:
         """Nodes of `label` whose full-text property has every term of `query` (EN or ZH)."""
         node_type = self.ontology.node_type(label)
         texts = [p.name for p in node_type.properties.values() if p.fulltext]
@@ -464,11 +458,7 @@ class CypherGraphStore:
 
     def stats(self) -> Stats:
         """Counts per node and edge type and the applied ontology version."""
-        nodes = {
-            r["label"]: r["count"]
-            for r in self.conn.run_read(cypher.COUNT_NODES, None, DEFAULT_READ_TIMEOUT)
-            if r["label"] != cypher.META_LABEL
-        }
+        nodes = {r["label"]: r["count"] for r in self.conn.run_read(cypher.COUNT_NODES, None, DEFAULT_READ_TIMEOUT) if r["label"] != cypher.META_LABEL}
         edges = {r["type"]: r["count"] for r in self.conn.run_read(cypher.COUNT_EDGES, None, DEFAULT_READ_TIMEOUT)}
         return Stats(
             nodes=dict(sorted(nodes.items())),

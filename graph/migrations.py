@@ -49,7 +49,6 @@ from ontology.model import NODE_KEY, EdgeType, Ontology
 BATCH = 10_000
 
 
-
 @dataclass
 class ApplyReport:
     """What `apply_migrations` did (or, with `dry_run`, would do)."""
@@ -223,8 +222,7 @@ def _rename_edge_type(store: CypherGraphStore, step: RenameEdgeType, report: App
     else:
         moved = _loop(
             store,
-            f"MATCH (a)-[r:{old}]->(b) WITH a, r, b LIMIT $batch "
-            f"CREATE (a)-[e:{new}]->(b) SET e = properties(r) DELETE r RETURN count(*) AS moved",
+            f"MATCH (a)-[r:{old}]->(b) WITH a, r, b LIMIT $batch CREATE (a)-[e:{new}]->(b) SET e = properties(r) DELETE r RETURN count(*) AS moved",
         )
     _note(report, moved, f"edge(s) from type {step.old} to {step.new}")
 
@@ -256,19 +254,14 @@ def _rename_property(store: CypherGraphStore, diff: OntologyDiff, step: RenamePr
     both = _count(store, f"MATCH {pattern} WHERE x.{old} IS NOT NULL AND x.{new} IS NOT NULL RETURN count(x) AS c")
     if both:
         report.warnings.append(
-            f"{both} {kind}(s) of {step.owner} have values under both {step.old} and {step.new}; "
-            f"kept {step.new}, left {step.old} for you to resolve"
+            f"{both} {kind}(s) of {step.owner} have values under both {step.old} and {step.new}; kept {step.new}, left {step.old} for you to resolve"
         )
 
 
 def _rekeyed_edge_types(ontology: Ontology, diff: OntologyDiff) -> list[EdgeType]:
     renamed_labels = {s.new for s in diff.steps_of(RenameNodeType)}
     renamed_edges = {s.new for s in diff.steps_of(RenameEdgeType)}
-    return [
-        e
-        for e in ontology.edge_types.values()
-        if e.name in renamed_edges or renamed_labels & (set(e.domain) | set(e.range))
-    ]
+    return [e for e in ontology.edge_types.values() if e.name in renamed_edges or renamed_labels & (set(e.domain) | set(e.range))]
 
 
 def _rekey_edges(store: CypherGraphStore, diff: OntologyDiff, report: ApplyReport) -> None:
@@ -318,9 +311,7 @@ def _fulltext_targets(ontology: Ontology, diff: OntologyDiff) -> list[tuple[str,
         elif isinstance(s, RenameProperty) and not s.is_edge and ontology.node_types[s.owner].properties[s.new].fulltext:
             targets.append((s.owner, s.new))
     return [
-        (label, prop)
-        for label, prop in dict.fromkeys(targets)
-        if label in ontology.node_types and not ontology.node_types[label].properties[prop].multivalued
+        (label, prop) for label, prop in dict.fromkeys(targets) if label in ontology.node_types and not ontology.node_types[label].properties[prop].multivalued
     ]
 
 

@@ -44,8 +44,7 @@ class Neo4jConnection:
         self.uri = uri
         self.database = database
         try:
-            self.driver = GraphDatabase.driver(uri, auth=auth, max_connection_pool_size=pool_size, connection_timeout=10.0, notifications_min_severity="OFF"
-            )
+            self.driver = GraphDatabase.driver(uri, auth=auth, max_connection_pool_size=pool_size, connection_timeout=10.0, notifications_min_severity="OFF")
             self.driver.verify_connectivity()
         except (ServiceUnavailable, OSError, ValueError) as exc:
             raise StoreUnavailable(f"cannot reach Neo4j at {uri}: {exc}") from exc

@@ -236,9 +236,7 @@ class GraphStore(Protocol):
         """The `k` nodes of `label` most similar (cosine) to `vector`, matching `filters`."""
         ...
 
-    def fulltext_search(
-        self, label: str, query: str, k: int = 10, prop: str | None = None, filters: dict[str, Any] | None = None
-    ) -> list[Hit]:
+    def fulltext_search(self, label: str, query: str, k: int = 10, prop: str | None = None, filters: dict[str, Any] | None = None) -> list[Hit]:
         """Nodes of `label` whose full-text property contains every term of `query`."""
         ...
 

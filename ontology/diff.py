@@ -617,7 +617,17 @@ def _jsonable(value: Any) -> Any:
 # ---------------------------------------------------------------------------------- diffing
 #: Property attributes compared between two versions of one property.
 PROPERTY_ATTRIBUTES = (
-    "range", "multivalued", "privacy", "required", "unique", "indexed", "fulltext", "embedding_dim", "minimum", "maximum", "deprecated",
+    "range",
+    "multivalued",
+    "privacy",
+    "required",
+    "unique",
+    "indexed",
+    "fulltext",
+    "embedding_dim",
+    "minimum",
+    "maximum",
+    "deprecated",
 )
 
 
@@ -670,9 +680,7 @@ def _index_kinds(prop: Property) -> list[str]:
     return [*kinds, "vector"] if prop.is_vector else kinds
 
 
-def _diff_properties(
-    owner: str, old: Mapping[str, Property], new: Mapping[str, Property], is_edge: bool, steps: list[MigrationStep]
-) -> PropertyChanges:
+def _diff_properties(owner: str, old: Mapping[str, Property], new: Mapping[str, Property], is_edge: bool, steps: list[MigrationStep]) -> PropertyChanges:
     renames = _renames(old, new)
     renamed_new = set(renames.values())
     added = tuple(n for n in new if n not in old and n not in renamed_new)
@@ -768,7 +776,14 @@ def _diff_enums(old: Ontology, new: Ontology, steps: list[MigrationStep]) -> Enu
 
 #: The order steps are listed in: additions and renames first, then the rest.
 _STEP_ORDER: tuple[type[MigrationStep], ...] = (
-    AddNodeType, AddEdgeType, RenameNodeType, RenameEdgeType, AddProperty, RenameProperty, AddIndex, Deprecate,
+    AddNodeType,
+    AddEdgeType,
+    RenameNodeType,
+    RenameEdgeType,
+    AddProperty,
+    RenameProperty,
+    AddIndex,
+    Deprecate,
 )
 
 

@@ -21,15 +21,39 @@ from ontology.model import (
 )
 from ontology.yamlsource import Lines, line_of, load_yaml_with_lines
 
-SLOT_KEYS = frozenset({
-    "range", "description", "multivalued", "required", "identifier", "annotations", "aliases",
-    "deprecated", "minimum_value", "maximum_value", "any_of", "pattern", "title", "examples",
-})
+SLOT_KEYS = frozenset(
+    {
+        "range",
+        "description",
+        "multivalued",
+        "required",
+        "identifier",
+        "annotations",
+        "aliases",
+        "deprecated",
+        "minimum_value",
+        "maximum_value",
+        "any_of",
+        "pattern",
+        "title",
+        "examples",
+    }
+)
 SLOT_ANNOTATIONS = frozenset({"privacy", "unique", "indexed", "fulltext", "embedding_dim"})
-CLASS_KEYS = frozenset({
-    "is_a", "abstract", "description", "slots", "slot_usage", "annotations", "aliases",
-    "deprecated", "title", "mixins",
-})
+CLASS_KEYS = frozenset(
+    {
+        "is_a",
+        "abstract",
+        "description",
+        "slots",
+        "slot_usage",
+        "annotations",
+        "aliases",
+        "deprecated",
+        "title",
+        "mixins",
+    }
+)
 CLASS_ANNOTATIONS = frozenset({"khub_kind", "cardinality", "identity", "cascade_delete", "label_zh"})
 TOP_KEYS_REQUIRED = ("id", "name", "version", "classes", "slots")
 NODE_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*$")
@@ -62,9 +86,7 @@ def validate_file(path: Path | str) -> list[SchemaIssue]:
     return validate_schema_data(data, lines, duplicates, str(path))
 
 
-def validate_schema_data(
-    data: Any, lines: Lines, duplicates: list[tuple[tuple[str, ...], int]], file: str
-) -> list[SchemaIssue]:
+def validate_schema_data(data: Any, lines: Lines, duplicates: list[tuple[tuple[str, ...], int]], file: str) -> list[SchemaIssue]:
     """Every problem of already parsed schema data."""
     c = _Collector(file, lines)
     for path, line in duplicates:
@@ -186,9 +208,7 @@ def _check_classes(c: _Collector, classes: dict[str, Any], slots: dict[str, Any]
             _check_edge(c, name, cls, induced, usage, node_names)
 
 
-def _check_edge(
-    c: _Collector, name: str, cls: dict[str, Any], induced: list[str], usage: dict[str, Any], node_names: set[str]
-) -> None:
+def _check_edge(c: _Collector, name: str, cls: dict[str, Any], induced: list[str], usage: dict[str, Any], node_names: set[str]) -> None:
     where = ("classes", name)
     element = f"edge {name}"
     if not EDGE_NAME.match(name):
@@ -207,7 +227,7 @@ def _check_edge(
     if cardinality not in CARDINALITIES:
         c.add((*where, "annotations", "cardinality"), element, f"cardinality {cardinality!r} is not one of {', '.join(sorted(CARDINALITIES))}")
     identity = ann.get("identity")
-    for prop in ([identity] if isinstance(identity, str) else identity or []):
+    for prop in [identity] if isinstance(identity, str) else identity or []:
         if prop not in induced:
             c.add((*where, "annotations", "identity"), element, f"identity names {prop!r}, which the edge does not have")
     if "cascade_delete" in ann and not isinstance(ann["cascade_delete"], bool):

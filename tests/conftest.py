@@ -98,9 +98,9 @@ def store(backend: str, embedded_data_dir: Path, _session_stores: dict[str, Cyph
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """Count store tests per backend and outcome."""
     params = getattr(report, "_khub_backend", None)
-    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
-        if params:
-            _outcomes[params][report.outcome] += 1
+    counted = report.when == "call" or (report.when == "setup" and report.outcome != "passed")
+    if counted and params:
+        _outcomes[params][report.outcome] += 1
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -68,20 +68,24 @@ class Neo4jDialect:
                     statements.append((name, f"CREATE INDEX {name} IF NOT EXISTS FOR (n:{quote(node.name)}) ON (n.{quote(prop.name)})"))
                 if prop.is_vector:
                     name = index_name("vec", node.name, prop.name)
-                    statements.append((
-                        name,
-                        f"CREATE VECTOR INDEX {name} IF NOT EXISTS FOR (n:{quote(node.name)}) ON n.{quote(prop.name)} "
-                        f"OPTIONS {{indexConfig: {{`vector.dimensions`: {int(prop.embedding_dim or 0)}, "
-                        "`vector.similarity_function`: 'cosine'}}",
-                    ))
+                    statements.append(
+                        (
+                            name,
+                            f"CREATE VECTOR INDEX {name} IF NOT EXISTS FOR (n:{quote(node.name)}) ON n.{quote(prop.name)} "
+                            f"OPTIONS {{indexConfig: {{`vector.dimensions`: {int(prop.embedding_dim or 0)}, "
+                            "`vector.similarity_function`: 'cosine'}}",
+                        )
+                    )
                 if prop.fulltext:
                     shadow = shadow_name(prop.name)
                     name = index_name("ft", node.name, shadow)
-                    statements.append((
-                        name,
-                        f"CREATE FULLTEXT INDEX {name} IF NOT EXISTS FOR (n:{quote(node.name)}) ON EACH [n.{quote(shadow)}] "
-                        "OPTIONS {indexConfig: {`fulltext.analyzer`: 'whitespace'}}",
-                    ))
+                    statements.append(
+                        (
+                            name,
+                            f"CREATE FULLTEXT INDEX {name} IF NOT EXISTS FOR (n:{quote(node.name)}) ON EACH [n.{quote(shadow)}] "
+                            "OPTIONS {indexConfig: {`fulltext.analyzer`: 'whitespace'}}",
+                        )
+                    )
         for edge in ontology.edge_types.values():
             for prop in ("ek", "source_id"):
                 name = index_name(edge.name, prop)

@@ -65,12 +65,13 @@ def test_demo_query_show_path_and_search(khub_env: Path):
 def test_validate_reports_file_line_and_element(khub_env: Path):
     broken = khub_env / "broken.yaml"
     text = DEFAULT_SCHEMA.read_text(encoding="utf-8")
-    text = text.replace("  email: {range: string, annotations: {privacy: contact, unique: true}}",
-                        "  email: {range: strin, annotations: {privacy: secret, unique: true}}")
+    text = text.replace(
+        "  email: {range: string, annotations: {privacy: contact, unique: true}}", "  email: {range: strin, annotations: {privacy: secret, unique: true}}"
+    )
     broken.write_text(text, encoding="utf-8")
     code, out = run("ontology", "validate", str(broken))
     assert code == 1
-    line = next(i for i, l in enumerate(text.splitlines(), 1) if l.startswith("  email:"))
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if row.startswith("  email:"))
     assert f"broken.yaml:{line}: slot email: unknown range 'strin'" in out
     assert "privacy 'secret' is not one of" in out
 

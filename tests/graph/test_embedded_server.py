@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from graph.falkordb_server import EmbeddedFalkorDB
 from graph.factory import open_store
+from graph.falkordb_server import EmbeddedFalkorDB
 from graph.store import NodeRecord
 from ontology.settings import Settings
 

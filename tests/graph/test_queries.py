@@ -52,7 +52,9 @@ def test_neighbourhood_hops_and_filters(store):
     assert len(limited.nodes) == 3 and "acme" in ids(limited)
     sub = store.neighbourhood(start, hops=1)
     assert {(e.type, e.src.id, e.dst.id) for e in sub.edges} == {
-        ("WORKS_AT", "c1", "acme"), ("OWNS", "acme", "dev1"), ("LOCATED_IN", "acme", "cn-sh"),
+        ("WORKS_AT", "c1", "acme"),
+        ("OWNS", "acme", "dev1"),
+        ("LOCATED_IN", "acme", "cn-sh"),
     }
     assert store.neighbourhood(NodeRef("Account", "missing")).nodes == []
     with pytest.raises(UnknownType):
@@ -67,8 +69,11 @@ def test_shortest_path_either_direction_with_limits(store):
     assert path is not None
     assert [n.id for n in path.nodes] == ["c1", "acme", "dev1", "x100", "beta", "c2"]
     assert [(e.type, e.src.id, e.dst.id) for e in path.edges] == [
-        ("WORKS_AT", "c1", "acme"), ("OWNS", "acme", "dev1"), ("INSTANCE_OF", "dev1", "x100"),
-        ("USES_PRODUCT", "beta", "x100"), ("HAS_ROLE", "c2", "beta"),
+        ("WORKS_AT", "c1", "acme"),
+        ("OWNS", "acme", "dev1"),
+        ("INSTANCE_OF", "dev1", "x100"),
+        ("USES_PRODUCT", "beta", "x100"),
+        ("HAS_ROLE", "c2", "beta"),
     ]
     assert store.shortest_path(NodeRef("Contact", "c1"), NodeRef("Contact", "c2"), max_length=4) is None
     assert store.shortest_path(NodeRef("Contact", "c1"), NodeRef("Contact", "c2"), edge_types=["WORKS_AT", "OWNS"]) is None
@@ -99,7 +104,7 @@ def test_vector_search_exact_rerank_filter_and_recall(store):
     assert hits[0].node.id == "k42" and hits[0].score == pytest.approx(1.0, abs=1e-4)
     assert "embedding" not in hits[0].node.props
     recalls = []
-    for q in range(20):
+    for _ in range(20):
         query = unit(rng)
         exact = sorted(vectors, key=lambda k: -sum(a * b for a, b in zip(vectors[k], query, strict=True)))[:10]
         got = [h.node.id for h in store.vector_search("Chunk", query, k=10)]
@@ -117,12 +122,14 @@ def test_vector_search_exact_rerank_filter_and_recall(store):
 
 
 def test_fulltext_search_in_chinese_and_english(store):
-    store.upsert([
-        NodeRecord("Chunk", "zh1", {"text": "本项目为医疗设备维保服务采购，招标文件已发布，预算金额为120万元。", "language": "zh"}),
-        NodeRecord("Chunk", "zh2", {"text": "投标人须提交技术参数偏离表。", "language": "zh"}),
-        NodeRecord("Chunk", "en1", {"text": "The maintenance contract renews in March; budget approved.", "language": "en"}),
-        NodeRecord("Chunk", "en2", {"text": "Extended warranty offer for ageing devices.", "language": "en"}),
-    ])
+    store.upsert(
+        [
+            NodeRecord("Chunk", "zh1", {"text": "本项目为医疗设备维保服务采购，招标文件已发布，预算金额为120万元。", "language": "zh"}),
+            NodeRecord("Chunk", "zh2", {"text": "投标人须提交技术参数偏离表。", "language": "zh"}),
+            NodeRecord("Chunk", "en1", {"text": "The maintenance contract renews in March; budget approved.", "language": "en"}),
+            NodeRecord("Chunk", "en2", {"text": "Extended warranty offer for ageing devices.", "language": "en"}),
+        ]
+    )
 
     def found(query: str, **kw) -> set[str]:
         return {h.node.id for h in store.fulltext_search("Chunk", query, **kw)}

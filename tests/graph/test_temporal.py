@@ -78,7 +78,9 @@ def test_an_object_side_functional_edge_closes_the_previous_owner(store):
 
 def test_many_to_many_edges_are_not_closed(store):
     store.upsert([NodeRecord("Account", "a"), NodeRecord("Product", "p1"), NodeRecord("Product", "p2")])
-    store.upsert([], [EdgeRecord("USES_PRODUCT", NodeRef("Account", "a"), NodeRef("Product", p), valid_from=d) for p, d in (("p1", "2020-01-01"), ("p2", "2022-01-01"))])
+    store.upsert(
+        [], [EdgeRecord("USES_PRODUCT", NodeRef("Account", "a"), NodeRef("Product", p), valid_from=d) for p, d in (("p1", "2020-01-01"), ("p2", "2022-01-01"))]
+    )
     sub = store.neighbourhood(NodeRef("Account", "a"), as_of="2023-01-01")
     assert sorted(n.id for n in sub.nodes if n.label == "Product") == ["p1", "p2"]
 

@@ -31,7 +31,9 @@ def small_world() -> tuple[list[NodeRecord], list[EdgeRecord]]:
         NodeRecord("Event", "ev1", {"event_type": "web_view", "occurred_at": "2026-11-02T10:00:00+08:00", "url": "https://x.example/terms"}),
     ]
     edges = [
-        EdgeRecord("WORKS_AT", NodeRef("Contact", "li"), NodeRef("Account", "acme"), source_id="doc-1", extractor="test", confidence=0.9, valid_from="2020-01-01"),
+        EdgeRecord(
+            "WORKS_AT", NodeRef("Contact", "li"), NodeRef("Account", "acme"), source_id="doc-1", extractor="test", confidence=0.9, valid_from="2020-01-01"
+        ),
         EdgeRecord("HAS_ROLE", NodeRef("Contact", "li"), NodeRef("Account", "acme"), props={"role": "budget_holder"}, source_id="doc-1"),
         EdgeRecord("OWNS", NodeRef("Account", "acme"), NodeRef("Device", "dev1"), source_id="erp"),
         EdgeRecord("PERFORMED_BY", NodeRef("Event", "ev1"), NodeRef("Contact", "li")),
@@ -77,10 +79,12 @@ def test_list_properties_are_unioned(store):
 
 
 def test_duplicates_within_one_batch_are_merged(store):
-    result = store.upsert([
-        NodeRecord("Account", "a", {"name": "First", "alias_names": ["x"]}),
-        NodeRecord("Account", "a", {"industry": "health", "alias_names": ["y"]}),
-    ])
+    result = store.upsert(
+        [
+            NodeRecord("Account", "a", {"name": "First", "alias_names": ["x"]}),
+            NodeRecord("Account", "a", {"industry": "health", "alias_names": ["y"]}),
+        ]
+    )
     assert result.rejected == []
     node = store.get(NodeRef("Account", "a"))
     assert node.props["name"] == "First" and node.props["industry"] == "health"
@@ -129,10 +133,12 @@ def test_writes_outside_the_ontology_are_refused_and_the_rest_lands(store):
 
 def test_unique_constraint_clash_refuses_only_the_clashing_node(store):
     store.upsert([NodeRecord("Contact", "c1", {"email": "same@x.example"})])
-    result = store.upsert([
-        NodeRecord("Contact", "c2", {"email": "same@x.example"}),
-        NodeRecord("Contact", "c3", {"email": "other@x.example"}),
-    ])
+    result = store.upsert(
+        [
+            NodeRecord("Contact", "c2", {"email": "same@x.example"}),
+            NodeRecord("Contact", "c3", {"email": "other@x.example"}),
+        ]
+    )
     assert [r.item for r in result.rejected] == ["Contact:c2"]
     assert "unique" in result.rejected[0].reason
     assert store.get(NodeRef("Contact", "c3")) is not None
@@ -142,7 +148,9 @@ def test_unique_constraint_clash_refuses_only_the_clashing_node(store):
 def test_edges_carry_provenance_and_union_their_sources(store):
     nodes, edges = small_world()
     store.upsert(nodes, edges)
-    store.upsert([], [EdgeRecord("HAS_ROLE", NodeRef("Contact", "li"), NodeRef("Account", "acme"), props={"role": "budget_holder"}, source_id="call-7", confidence=0.7)])
+    store.upsert(
+        [], [EdgeRecord("HAS_ROLE", NodeRef("Contact", "li"), NodeRef("Account", "acme"), props={"role": "budget_holder"}, source_id="call-7", confidence=0.7)]
+    )
     sub = store.neighbourhood(NodeRef("Contact", "li"), edge_types=["HAS_ROLE", "WORKS_AT"])
     by_type = {e.type: e for e in sub.edges}
     works = by_type["WORKS_AT"].props
@@ -158,11 +166,14 @@ def test_edges_carry_provenance_and_union_their_sources(store):
 
 def test_edges_with_different_identity_are_distinct(store):
     store.upsert([NodeRecord("Contact", "c"), NodeRecord("Account", "a")])
-    store.upsert([], [
-        EdgeRecord("HAS_ROLE", NodeRef("Contact", "c"), NodeRef("Account", "a"), props={"role": "budget_holder"}),
-        EdgeRecord("HAS_ROLE", NodeRef("Contact", "c"), NodeRef("Account", "a"), props={"role": "decision_maker"}),
-        EdgeRecord("HAS_ROLE", NodeRef("Contact", "c"), NodeRef("Account", "a"), props={"role": "decision_maker"}),
-    ])
+    store.upsert(
+        [],
+        [
+            EdgeRecord("HAS_ROLE", NodeRef("Contact", "c"), NodeRef("Account", "a"), props={"role": "budget_holder"}),
+            EdgeRecord("HAS_ROLE", NodeRef("Contact", "c"), NodeRef("Account", "a"), props={"role": "decision_maker"}),
+            EdgeRecord("HAS_ROLE", NodeRef("Contact", "c"), NodeRef("Account", "a"), props={"role": "decision_maker"}),
+        ],
+    )
     assert store.stats().edges == {"HAS_ROLE": 2}
 
 
@@ -199,11 +210,13 @@ def test_two_concurrent_writers_lose_no_update(store, store_factory):
         try:
             st = writers[worker]
             for i in range(40):
-                st.upsert([
-                    NodeRecord("Account", "shared", {"alias_names": [f"w{worker}-{i}"]}),
-                    NodeRecord("Account", f"own-{worker}-{i}", {"name": "x"}),
-                    NodeRecord("Account", f"both-{i}", {"alias_names": [f"w{worker}"]}),
-                ])
+                st.upsert(
+                    [
+                        NodeRecord("Account", "shared", {"alias_names": [f"w{worker}-{i}"]}),
+                        NodeRecord("Account", f"own-{worker}-{i}", {"name": "x"}),
+                        NodeRecord("Account", f"both-{i}", {"alias_names": [f"w{worker}"]}),
+                    ]
+                )
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 

@@ -203,4 +203,3 @@ def test_renamed_fulltext_property_stays_searchable(store: CypherGraphStore, tmp
     assert policy is not None and policy.props["abstract"] == "subsidy for replacing chillers" and "summary" not in policy.props
     assert [h.node.id for h in new.fulltext_search("Policy", "chillers", prop="abstract")] == ["p1"]
     assert not apply_migrations(new, diff, "1.0.1").changed
-

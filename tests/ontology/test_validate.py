@@ -28,8 +28,25 @@ def line_of(text: str, fragment: str) -> int:
 def test_shipped_ontology_is_valid_and_complete():
     assert validate_file(DEFAULT_SCHEMA) == []
     onto = default_ontology()
-    for label in ("Account", "Contact", "Opportunity", "Product", "Device", "Policy", "Clause", "Document", "Chunk", "Event",
-                  "Region", "IntentType", "Intent", "Task", "Purpose", "Consent", "DataCategory"):
+    for label in (
+        "Account",
+        "Contact",
+        "Opportunity",
+        "Product",
+        "Device",
+        "Policy",
+        "Clause",
+        "Document",
+        "Chunk",
+        "Event",
+        "Region",
+        "IntentType",
+        "Intent",
+        "Task",
+        "Purpose",
+        "Consent",
+        "DataCategory",
+    ):
         assert label in onto.node_types
     roles = onto.edge_type("HAS_ROLE").properties["role"].enum_values
     assert set(roles) == {"decision_maker", "budget_holder", "technical_evaluator", "user", "influencer", "procurement", "legal", "gatekeeper"}
@@ -62,16 +79,49 @@ def test_our_reading_agrees_with_linkml_runtime():
     ("old", "new", "fragment", "element", "message"),
     [
         ("  email: {range: string,", "  email: {range: strng,", "email: {range: strng", "slot email", "unknown range 'strng'"),
-        ("annotations: {privacy: contact, unique: true}}", "annotations: {privacy: secret, unique: true}}", "privacy: secret", "slot email", "privacy 'secret'"),
+        (
+            "annotations: {privacy: contact, unique: true}}",
+            "annotations: {privacy: secret, unique: true}}",
+            "privacy: secret",
+            "slot email",
+            "privacy 'secret'",
+        ),
         ("  industry: {range: string, annotations: {privacy: none}}", "  industry: {range: string}", "  industry:", "slot industry", "has no privacy category"),
-        ("    annotations: {khub_kind: edge, cardinality: many_to_one}\n  HAS_ROLE:", "    annotations: {khub_kind: edge, cardinality: few_to_one}\n  HAS_ROLE:",
-         "few_to_one", "edge WORKS_AT", "cardinality 'few_to_one'"),
-        ("    slot_usage: {subject: {range: Contact}, object: {range: Account}}\n    annotations: {khub_kind: edge, cardinality: many_to_one}\n  HAS_ROLE:",
-         "    slot_usage: {subject: {range: Contact}, object: {range: Acount}}\n    annotations: {khub_kind: edge, cardinality: many_to_one}\n  HAS_ROLE:",
-         "range: Acount", "edge WORKS_AT", "object range 'Acount' is not a node type"),
-        ("slots: [name, legal_name, alias_names, domain,", "slots: [name, legal_nme, alias_names, domain,", "legal_nme", "class Account", "undefined slot 'legal_nme'"),
-        ("    annotations: {khub_kind: node, label_zh: 客户}", "    annotations: {khub_kind: nod, label_zh: 客户}", "khub_kind: nod", "class Account", "khub_kind 'nod'"),
-        ("  embedding: {range: float, multivalued: true,", "  embedding: {range: float, multivalued: false,", "  embedding:", "slot embedding", "multivalued float"),
+        (
+            "    annotations: {khub_kind: edge, cardinality: many_to_one}\n  HAS_ROLE:",
+            "    annotations: {khub_kind: edge, cardinality: few_to_one}\n  HAS_ROLE:",
+            "few_to_one",
+            "edge WORKS_AT",
+            "cardinality 'few_to_one'",
+        ),
+        (
+            "    slot_usage: {subject: {range: Contact}, object: {range: Account}}\n    annotations: {khub_kind: edge, cardinality: many_to_one}\n  HAS_ROLE:",
+            "    slot_usage: {subject: {range: Contact}, object: {range: Acount}}\n    annotations: {khub_kind: edge, cardinality: many_to_one}\n  HAS_ROLE:",
+            "range: Acount",
+            "edge WORKS_AT",
+            "object range 'Acount' is not a node type",
+        ),
+        (
+            "slots: [name, legal_name, alias_names, domain,",
+            "slots: [name, legal_nme, alias_names, domain,",
+            "legal_nme",
+            "class Account",
+            "undefined slot 'legal_nme'",
+        ),
+        (
+            "    annotations: {khub_kind: node, label_zh: 客户}",
+            "    annotations: {khub_kind: nod, label_zh: 客户}",
+            "khub_kind: nod",
+            "class Account",
+            "khub_kind 'nod'",
+        ),
+        (
+            "  embedding: {range: float, multivalued: true,",
+            "  embedding: {range: float, multivalued: false,",
+            "  embedding:",
+            "slot embedding",
+            "multivalued float",
+        ),
     ],
 )
 def test_each_error_names_file_line_and_element(tmp_path, old, new, fragment, element, message):
@@ -87,7 +137,9 @@ def test_each_error_names_file_line_and_element(tmp_path, old, new, fragment, el
 
 
 def test_every_error_is_reported_not_just_the_first(tmp_path):
-    path, _ = write_variant(tmp_path, "  email: {range: string, annotations: {privacy: contact, unique: true}}", "  email: {range: strng, annotations: {privacy: secret}}")
+    path, _ = write_variant(
+        tmp_path, "  email: {range: string, annotations: {privacy: contact, unique: true}}", "  email: {range: strng, annotations: {privacy: secret}}"
+    )
     text = path.read_text(encoding="utf-8").replace("  phone: {range: string,", "  phone: {range: nope,")
     path.write_text(text, encoding="utf-8")
     messages = [i.message for i in validate_file(path)]
@@ -99,8 +151,11 @@ def test_not_yaml_and_duplicate_keys_are_reported(tmp_path):
     bad.write_text("classes: [unclosed\n", encoding="utf-8")
     issues = validate_file(bad)
     assert issues and issues[0].element == "yaml" and issues[0].line >= 1
-    path, text = write_variant(tmp_path, "  title: {range: string, annotations: {privacy: none}}",
-                               "  title: {range: string, annotations: {privacy: none}}\n  title: {range: string, annotations: {privacy: none}}")
+    path, _ = write_variant(
+        tmp_path,
+        "  title: {range: string, annotations: {privacy: none}}",
+        "  title: {range: string, annotations: {privacy: none}}\n  title: {range: string, annotations: {privacy: none}}",
+    )
     issues = validate_file(path)
     assert any("defined twice" in i.message and i.element == "slots.title" for i in issues)
     assert validate_file(tmp_path / "missing.yaml")[0].message == "does not exist"
