@@ -93,11 +93,11 @@ def test_added_node_type(tmp_path: Path) -> None:
     assert diff.node_types.added == ("Lead",)
     assert diff.node_types.removed == () and diff.node_types.renamed == ()
     assert diff.steps_of(AddNodeType) == [AddNodeType("Lead")]
-    # EVIDENCED_BY points at any Entity, so its range grows with the new node type
-    assert diff.edge_types.changed["EVIDENCED_BY"].changes == (
-        AttributeChange("range", default_ontology().edge_types["EVIDENCED_BY"].range, (*default_ontology().node_types, "Lead")),
+    # SUPPORTED_BY points at any Entity, so its range grows with the new node type
+    assert diff.edge_types.changed["SUPPORTED_BY"].changes == (
+        AttributeChange("range", default_ontology().edge_types["SUPPORTED_BY"].range, (*default_ontology().node_types, "Lead")),
     )
-    assert diff.steps_of(ChangeEdgeEnds) == [ChangeEdgeEnds("EVIDENCED_BY", "range", ("Lead",), ())]
+    assert diff.steps_of(ChangeEdgeEnds) == [ChangeEdgeEnds("SUPPORTED_BY", "range", ("Lead",), ())]
     assert all(s.safe for s in diff.steps)
     assert diff.old_version == "1.0.0" and diff.new_version == "1.1.0"
 

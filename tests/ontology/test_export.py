@@ -94,7 +94,7 @@ def test_owl_edge_types_are_object_properties() -> None:
     assert (KHUB.OWNS, RDF.type, OWL.FunctionalProperty) not in g
     assert union_members(g, g.value(KHUB.HAS_ROLE, RDFS.range)) == {KHUB.Account, KHUB.Opportunity}
     assert union_members(g, g.value(KHUB.LOCATED_IN, RDFS.domain)) == {KHUB.Account, KHUB.Contact, KHUB.Device}
-    assert g.value(KHUB.EVIDENCED_BY, RDFS.range) == KHUB.Entity
+    assert g.value(KHUB.SUPPORTED_BY, RDFS.range) == KHUB.Entity
     # edge properties are declared and point at the edge types that carry them
     assert (KHUB.job_title, KHUB.usedOnEdge, KHUB.WORKS_AT) in g
     assert g.value(KHUB.confidence, RDFS.domain) is None
