@@ -164,10 +164,11 @@ def _english_mentions(text: str) -> list[Mention]:
         label = _SPACY_LABELS.get(ent.label_)
         if label is None:
             continue
-        start, end, surface = ent.start_char, ent.end_char, ent.text
+        start, surface = ent.start_char, ent.text
         if surface.lower().startswith("the "):  # "the State of New York" → "State of New York"
             start, surface = start + 4, surface[4:]
-        surface = surface.rstrip(" ,;:'’s") if surface.endswith(("'s", "’s")) else surface
+        if surface.endswith(("'s", "’s")):  # possessive: "Acme's" → "Acme"
+            surface = surface[:-2]
         out.append(Mention(label, surface, start, start + len(surface), _CONFIDENCE["ner"], "ner"))
     return out
 
