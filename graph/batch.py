@@ -84,7 +84,19 @@ def _check_id(value: Any) -> str:
 
 def _node_row(node_type: NodeType, rec: NodeRecord, warnings: list[str]) -> tuple[NodeShape, dict[str, Any]]:
     item = f"{rec.label}:{rec.id}"
-    row: dict[str, Any] = {"id": _check_id(rec.id), "props": {}, "lists": {}, "vecs": {}}
+    row: dict[str, Any] = {"id": _check_id(rec.id), "props": {}, "lists": {}, "vecs": {}, "defaults": {}}
+    for name, value in getattr(rec, "defaults", {}).items():
+        if value is None or name == NODE_KEY:
+            continue
+        prop = _resolve_property(node_type, name, warnings, item)
+        if prop.multivalued or prop.is_vector:
+            raise ValueRejected(f"default {prop.name!r}: lists and vectors cannot be create-only defaults")
+        try:
+            row["defaults"][prop.name] = normalise_value(prop, value)
+        except ValueRejected as exc:
+            raise ValueRejected(f"default {prop.name!r}: {exc}") from None
+        if prop.fulltext:
+            row["defaults"][shadow_name(prop.name)] = index_tokens(row["defaults"][prop.name])
     for name, value in rec.props.items():
         if value is None or name == NODE_KEY:
             continue
@@ -106,7 +118,13 @@ def _node_row(node_type: NodeType, rec: NodeRecord, warnings: list[str]) -> tupl
 
 
 def _merge_rows(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    merged = {"id": old["id"], "props": {**old["props"], **new["props"]}, "vecs": {**old["vecs"], **new["vecs"]}, "lists": dict(old["lists"])}
+    merged = {
+        "id": old["id"],
+        "props": {**old["props"], **new["props"]},
+        "vecs": {**old["vecs"], **new["vecs"]},
+        "lists": dict(old["lists"]),
+        "defaults": {**new["defaults"], **old["defaults"]},  # the first default wins
+    }
     for name, values in new["lists"].items():
         merged["lists"][name] = old["lists"].get(name, []) + [v for v in values if v not in old["lists"].get(name, [])]
     return merged

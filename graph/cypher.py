@@ -28,7 +28,7 @@ def _clauses(*parts: str) -> str:
 
 def upsert_nodes(d: Dialect, shape: NodeShape) -> str:
     """UNWIND rows {id, props, lists, vecs} of one shape: merge by id, union the lists."""
-    lines = [f"UNWIND $rows AS r MERGE (n:{quote(shape.label)} {{{NODE_KEY}: r.id}})"]
+    lines = [f"UNWIND $rows AS r MERGE (n:{quote(shape.label)} {{{NODE_KEY}: r.id}})", "ON CREATE SET n += r.defaults"]
     if shape.lists:
         lines.append(d.lock("n"))
     lines.append("SET n += r.props")

@@ -25,11 +25,16 @@ class NodeRef:
 
 @dataclass
 class NodeRecord:
-    """A node to upsert: its type, key and properties (None values are ignored)."""
+    """A node to upsert: its type, key and properties (None values are ignored).
+
+    `defaults` are properties set only when the node is created (e.g. a display name that a
+    later, differently spelt mention must not overwrite).
+    """
 
     label: str
     id: str
     props: dict[str, Any] = field(default_factory=dict)
+    defaults: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ref(self) -> NodeRef:

@@ -78,6 +78,18 @@ def test_list_properties_are_unioned(store):
     assert node.props["name"] == "A"
 
 
+def test_defaults_are_set_only_when_a_node_is_created(store):
+    first = store.upsert([NodeRecord("Account", "a", props={"alias_names": ["ACME Inc."]}, defaults={"name": "ACME Inc."})])
+    assert first.rejected == []
+    store.upsert([NodeRecord("Account", "a", props={"alias_names": ["Acme"]}, defaults={"name": "Acme"})])
+    node = store.get(NodeRef("Account", "a"))
+    assert node.props["name"] == "ACME Inc." and node.props["alias_names"] == ["ACME Inc.", "Acme"]
+    bad = store.upsert([NodeRecord("Account", "b", defaults={"alias_names": ["x"]}), NodeRecord("Account", "c", defaults={"nmae": "x"})])
+    assert {r.item for r in bad.rejected} == {"Account:b", "Account:c"}
+    chunk = store.upsert([NodeRecord("Chunk", "k", defaults={"text": "维保服务"})])
+    assert chunk.rejected == [] and [h.node.id for h in store.fulltext_search("Chunk", "维保")] == ["k"]
+
+
 def test_duplicates_within_one_batch_are_merged(store):
     result = store.upsert(
         [
