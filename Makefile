@@ -7,12 +7,14 @@ PY      = $(VENV)/bin/python
 KHUB    = $(VENV)/bin/khub
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-embedded lint bench bench-quick neo4j-up neo4j-down clean
+.PHONY: install system-deps demo test test-embedded lint bench bench-quick neo4j-up neo4j-down clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	# unstructured's fast PDF path imports unstructured-inference, whose declared deps pull CUDA torch stacks we never use
+	$(PY) -m pip install --quiet --no-deps unstructured-inference==1.6.14
 	touch $@
 
 install: $(VENV)/.installed
@@ -20,7 +22,10 @@ install: $(VENV)/.installed
 demo: install
 	$(KHUB) demo
 
-test: install
+system-deps:
+	@bash .ci/system-deps.sh
+
+test: install system-deps
 	graph/neo4j_server/with-neo4j.sh $(PY) -m pytest $(PYTEST_ARGS)
 
 test-embedded: install

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -209,6 +210,71 @@ def search(
         hits = store.fulltext_search(label, text, k=k)
     rows = [{"node": f"{h.node.label}:{h.node.id}", "score": round(h.score, 4), **{k2: v for k2, v in h.node.props.items() if k2 != "id"}} for h in hits]
     _print_json(rows) if as_json else _print_rows(rows)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[str] | None, typer.Argument(help="Files, folders or globs.")] = None,
+    doc_type: Annotated[str | None, typer.Option("--type", help="Force a document type (e.g. tender_notice).")] = None,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Ingest again what failed before.")] = False,
+    no_embed: Annotated[bool, typer.Option("--no-embed", help="Skip embeddings (faster; no vector search on these chunks).")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Ingest documents (PDF, scans, DOCX, HTML, EML/MSG, TXT/MD, transcripts) into the graph."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ingest.deadletter import DeadLetter
+    from ingest.embed import load_embedder
+    from ingest.parse import discover
+    from ingest.pipeline import IngestPipeline
+
+    settings = Settings()
+    deadletter = DeadLetter(settings.deadletter_path)
+    targets = list(paths or [])
+    if retry_failed:
+        targets += [item for item, failure in deadletter.pending().items() if failure.kind == "document"]
+    if not targets:
+        raise fail("nothing to ingest: give paths, or --retry-failed with failures pending", 2)
+    try:
+        embedder = None if no_embed else load_embedder(settings.embedding_model, settings.embedding_cache_path)
+    except KhubError as exc:
+        raise fail(str(exc)) from exc
+    found, _ = discover(targets)
+    with connected(settings) as store:
+        ensure_initialised(store)
+        pipeline = IngestPipeline(store, embedder, deadletter, max_bytes=int(settings.max_document_mb * 1024 * 1024), max_chunk_chars=settings.chunk_chars)
+        progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]} docs/s"),
+            TimeElapsedColumn(),
+            console=err,
+            disable=as_json,
+        )
+        with progress:
+            task = progress.add_task("ingesting", total=len(found), rate="-")
+            started = time.perf_counter()
+
+            def advance(result: Any) -> None:
+                elapsed = max(time.perf_counter() - started, 1e-6)
+                progress.advance(task)
+                progress.update(task, rate=f"{progress.tasks[0].completed / elapsed:.1f}")
+                if result.status == "failed":
+                    progress.console.print(f"[red]failed[/] {result.error}")
+
+            report = pipeline.ingest(targets, doc_type, on_file=advance)
+    summary = report.summary()
+    if as_json:
+        _print_json(summary)
+    else:
+        console.print(
+            f"{summary['files']} file(s): {summary['added']} added, {summary['updated']} updated, {summary['unchanged']} unchanged, "
+            f"{summary['failed']} failed; {summary['chunks']} chunks, {summary['mentions']} mentions, {summary['relations']} relations "
+            f"in {summary['seconds']} s"
+        )
+    if summary["failed"]:
+        raise typer.Exit(3)
 
 
 @app.command()

