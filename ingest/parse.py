@@ -47,7 +47,8 @@ SUPPORTED = {
     ".csv": "text/csv",
 }
 _CJK_SPACE = re.compile(r"(?<=[\u3400-\u9fff\u3000-\u303f\uff00-\uffef])[ \t]+(?=[\u3400-\u9fff\u3000-\u303f\uff00-\uffef])")
-_SKIP_CATEGORIES = {"PageBreak", "Header", "Footer", "Image", "PageNumber"}
+_SKIP_CATEGORIES = {"PageBreak", "Image", "PageNumber"}
+_RUNNING = {"Header", "Footer"}  # dropped only when the same text repeats on several pages
 _KIND = {"Title": "title", "ListItem": "list_item", "Table": "table"}
 MIN_PAGE_CHARS = 20  # a PDF page with fewer characters in its text layer is OCRed
 MAX_ATTACHMENT_DEPTH = 3
@@ -179,10 +180,17 @@ def _unstructured_ready() -> None:
 
 
 def _from_unstructured(elements: Iterable[Any]) -> list[Element]:
+    elements = list(elements)
+    running_pages: dict[str, set[Any]] = {}
+    for el in elements:
+        if getattr(el, "category", "") in _RUNNING:
+            running_pages.setdefault(" ".join((el.text or "").split()), set()).add(getattr(el.metadata, "page_number", None))
     out: list[Element] = []
     for el in elements:
         category = getattr(el, "category", type(el).__name__)
         if category in _SKIP_CATEGORIES:
+            continue
+        if category in _RUNNING and len(running_pages.get(" ".join((el.text or "").split()), ())) > 1:
             continue
         text = (el.text or "").strip()
         page = getattr(el.metadata, "page_number", None)
