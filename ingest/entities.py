@@ -9,35 +9,26 @@ node (no duplicates), and its surface forms are kept as `alias_names`.
 from __future__ import annotations
 
 import hashlib
-import re
-import unicodedata
 from collections.abc import Sequence
 
 from graph.store import NodeRecord, NodeRef
 from ingest.nlp.extract import Mention
-from ontology.gazetteers import default_gazetteers
+from ingest.resolve import normalise_name
 
 #: The property holding a node's display name, per label that mentions can create.
 NAME_PROPERTY = {"Account": "name", "Contact": "full_name", "Region": "name", "Product": "name", "Policy": "name"}
 #: Labels that accept `alias_names`.
 ALIASED = frozenset({"Account", "Contact", "Region", "Product"})
-_PUNCT = re.compile(r"[\W_]+", re.UNICODE)
+
+
+#: How each label's names are normalised (see `ingest.resolve.normalise_name`).
+NAME_KIND = {"Account": "organisation", "Contact": "person", "Product": "product"}
 
 
 def normalise_for_key(label: str, text: str) -> str:
-    """Case, width, punctuation and (for organisations) legal suffixes removed."""
-    gaz = default_gazetteers()
-    norm = unicodedata.normalize("NFKC", text).casefold().strip()
-    if label == "Account":
-        for suffix in gaz.legal_suffixes_zh:
-            if norm.endswith(suffix) and len(norm) > len(suffix) + 1:
-                norm = norm[: -len(suffix)]
-                break
-        words = _PUNCT.sub(" ", norm).split()
-        while len(words) > 1 and words[-1] in gaz.legal_suffixes_en:
-            words.pop()
-        return " ".join(words)
-    return " ".join(_PUNCT.sub(" ", norm).split())
+    """The normalised name that decides a mention's node (case, width, punctuation, traditional
+    Chinese, legal suffixes and "Last, First" order do not matter)."""
+    return normalise_name(text, NAME_KIND.get(label, "generic"))
 
 
 def entity_id(label: str, text: str) -> str:
