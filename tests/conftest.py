@@ -88,8 +88,8 @@ def store(backend: str, embedded_data_dir: Path, _session_stores: dict[str, Cyph
     if backend not in _session_stores:
         settings = backend_settings(backend, embedded_data_dir)
         st = open_store(settings, default_ontology())
+        _session_stores[backend] = st  # registered first: closed at the end even if sync fails
         st.sync_schema()
-        _session_stores[backend] = st
     st = _session_stores[backend]
     st.clear()
     return st
