@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -11,6 +12,12 @@ import pytest
 CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
 ZH_NOTICE = "招标公告：上海交通大学医学院附属仁济医院采购超声设备，预算金额为人民币120万元。"
 EN_NOTICE = "Acme Medical Inc. appointed John Smith, Chief Financial Officer of Beta Hospital GmbH, to the board."
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> Path:
+    """The shared real-data folder (KHUB_SHARED_DATA, else ../shared/data beside the repository)."""
+    return Path(os.environ.get("KHUB_SHARED_DATA") or Path(__file__).resolve().parents[2].parent / "shared" / "data")
 
 
 def _scan_image(lines: list[str]):
