@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from graph.store import EdgeRecord, GraphStore, NodeRecord, NodeRef
 from graph.values import now_iso
-from ingest.chunk import chunk_elements
+from ingest.chunk import chunk_elements, document_text
 from ingest.deadletter import DeadLetter
+from ingest.doc_facts import facts_to_records
+from ingest.doc_rules import extract_facts
 from ingest.embed import Embedder
 from ingest.entities import EntityLinker
 from ingest.nlp.extract import Extractor
@@ -189,6 +191,10 @@ class IngestPipeline:
             extraction = self.extractor.extract(chunk.text, parsed.language)
             extractions.append(extraction)
             languages[extraction.language] = languages.get(extraction.language, 0) + len(chunk.text)
+        facts = extract_facts(document_text(parsed.elements), parsed.doc_type if parsed.doc_type != "transcript" else None)
+        fact_records = facts_to_records(facts, doc_ref, parsed.title)
+        nodes.extend(fact_records.nodes)
+        edges.extend(fact_records.edges)
         stages["nlp"] = time.perf_counter() - tick
         tick = time.perf_counter()
         for chunk, extraction in zip(chunks, extractions, strict=True):
@@ -247,13 +253,12 @@ class IngestPipeline:
                 "source_uri": parsed.source,
                 "mime_type": parsed.mime_type,
                 "language": language,
-                "doc_type": parsed.doc_type,
-                "document_date": parsed.date,
+                "doc_type": fact_records.document_props.get("doc_type") or parsed.doc_type,
+                "document_date": parsed.date or fact_records.document_props.get("document_date"),
                 "ingested_at": now_iso(),
             },
         )
-        first = self.store.upsert([document, *nodes], edges)
-        refused = [r for r in first.rejected]
+        refused = self.store.upsert([document, *nodes], edges).rejected
         # the hash goes on last: only a fully written document counts as ingested
         self.store.upsert([NodeRecord("Document", doc_id, {"content_hash": digest})])
         stages["write"] = time.perf_counter() - tick
@@ -262,15 +267,3 @@ class IngestPipeline:
             stages["rejected_items"] = float(len(refused))
             self.deadletter.record_failure(f"{parsed.source}#items", "document-items", f"{len(refused)} item(s) refused: {problems}")
         return FileResult(parsed.source, "added", doc_id, len(chunks), mention_count, relation_count, stages=stages)
-
-
-def iter_batches(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
-    """`items` in lists of at most `size`."""
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

@@ -147,3 +147,21 @@ def test_kill_9_during_ingest_then_rerun_loses_and_duplicates_nothing(store, tmp
     rerun = run_cli(args, env)
     assert rerun.wait(timeout=300) == 0, rerun.stderr.read().decode()[-2000:]
     assert snapshot(store) == expected
+
+
+def test_a_contract_becomes_parties_clause_and_date(store, pipeline, tmp_path):
+    contract = tmp_path / "co-branding.txt"
+    contract.write_text(
+        'CO-BRANDING AGREEMENT\n\nThis Agreement, dated as of January 30, 2000, is made and entered into by and between Amazon.com Commerce '
+        'Services, Inc., a Delaware corporation ("ACSI"), and Audible Inc. a Delaware corporation ("Company").\n\n'
+        "12. This Agreement shall be governed by the laws of the State of Washington.",
+        encoding="utf-8",
+    )
+    pipeline.ingest([contract])
+    doc_id = document_id(str(contract.resolve()))
+    doc = store.get(NodeRef("Document", doc_id)).props
+    assert (doc["doc_type"], doc["document_date"]) == ("contract", "2000-01-30")
+    parties = store.read_query("MATCH (:Document {id: $d})-[:ABOUT]->(a:Account) RETURN a.name AS n ORDER BY n", {"d": doc_id})
+    assert [r["n"] for r in parties] == ["Amazon.com Commerce Services, Inc.", "Audible Inc."]
+    clause = store.read_query("MATCH (:Document {id: $d})-[:HAS_CLAUSE]->(c:Clause) RETURN c.clause_type AS t, c.text AS x", {"d": doc_id})
+    assert clause == [{"t": "governing_law", "x": "Governed by the laws of Washington"}]
