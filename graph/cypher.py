@@ -54,7 +54,7 @@ def upsert_edges(d: Dialect, shape: EdgeShape) -> str:
         _union("e", "supported_by", "r.sup"),
         *[_union("e", name, f"r.lists.{quote(name)}") for name in shape.lists],
         d.unlock("e"),
-        "RETURN r.i AS i",
+        "RETURN collect(r.i) AS written",
     )
 
 

@@ -163,7 +163,8 @@ class CypherGraphStore:
             edge_type = self.ontology.edge_types[shape.type]
             for start in range(0, len(rows), WRITE_CHUNK):
                 chunk = rows[start : start + WRITE_CHUNK]
-                written = {r["i"] for r in self.conn.run_write(query, {"rows": chunk, "now": now})}
+                rows_back = self.conn.run_write(query, {"rows": chunk, "now": now})
+                written = set(rows_back[0]["written"]) if rows_back else set()
                 result.edges_written += len(written)
                 for row in chunk:
                     if row["i"] not in written:

@@ -105,6 +105,7 @@ class EventImporter:
         self.telemetry = telemetry
         self.deadletter = deadletter
         self._key_cache: dict[tuple[str, str, str], str] = {}
+        self._ensured: set[tuple[str, str]] = set()  # nodes this importer already made sure exist
 
     def _resolve_key(self, label: str, prop: str, value: str, stubs: dict[tuple[str, str], NodeRecord]) -> NodeRef:
         cache_key = (label, prop, value.strip().lower())
@@ -214,7 +215,9 @@ class EventImporter:
                 nodes.append(node)
                 edges.extend(node_edges)
                 items[node.id] = item
-        result = self.store.upsert([*stubs.values(), *nodes], edges)
+        fresh = [n for key, n in stubs.items() if key not in self._ensured]
+        result = self.store.upsert([*fresh, *nodes], edges)
+        self._ensured.update(key for key in stubs if not any(r.item == f"{key[0]}:{key[1]}" for r in result.rejected))
         report.events_written += len(nodes) - sum(1 for r in result.rejected if r.item.startswith("Event:"))
         for rejected in result.rejected:
             event_id = rejected.item.split(":", 1)[1] if rejected.item.startswith("Event:") else None
