@@ -118,17 +118,29 @@ def where(*conds: str) -> str:
     return f"WHERE {' AND '.join(real)}" if real else ""
 
 
+def _seek(d: Dialect, var: str, param: str) -> str:
+    """Nodes by handle, one id seek each (the WITH keeps FalkorDB from scanning per handle)."""
+    return f"UNWIND ${param} AS h MATCH ({var}) WHERE {d.node_by_handle(var, 'h')} WITH h, {var}"
+
+
+def light(var: str, heavy: Sequence[str]) -> str:
+    """A node's properties without its heavy ones (vectors, full-text token copies)."""
+    if not heavy:
+        return f"properties({var})"
+    return f"{var} {{.*, {', '.join(f'{quote(h)}: null' for h in heavy)}}}"
+
+
 def get_node(label: str) -> str:
     """One node's properties by key."""
     return f"MATCH (n:{quote(label)} {{{NODE_KEY}: $id}}) RETURN properties(n) AS props"
 
 
-def find_nodes(label: str, prop: str) -> str:
+def find_nodes(label: str, prop: str, heavy: Sequence[str]) -> str:
     """Nodes by one property value."""
-    return f"MATCH (n:{quote(label)}) WHERE n.{quote(prop)} = $value RETURN properties(n) AS props ORDER BY n.{NODE_KEY} LIMIT $limit"
+    return f"MATCH (n:{quote(label)}) WHERE n.{quote(prop)} = $value RETURN {light('n', heavy)} AS props ORDER BY n.{NODE_KEY} LIMIT $limit"
 
 
-def neighbour_nodes(d: Dialect, label: str, hops: int, edge_types: Sequence[str] | None, labels: bool, as_of: bool) -> str:
+def neighbour_nodes(d: Dialect, label: str, hops: int, edge_types: Sequence[str] | None, labels: bool, as_of: bool, heavy: Sequence[str]) -> str:
     """The nearest nodes within `hops` of a start node, nearest first, with their handles."""
     return _clauses(
         f"MATCH (s:{quote(label)} {{{NODE_KEY}: $id}})",
@@ -139,14 +151,14 @@ def neighbour_nodes(d: Dialect, label: str, hops: int, edge_types: Sequence[str]
             "any(l IN labels(m) WHERE l IN $labels)" if labels else "",
         ),
         f"WITH s, m, min(length(p)) AS distance ORDER BY distance, m.{NODE_KEY} LIMIT $limit",
-        f"RETURN {d.node_handle('s')} AS start, {d.node_handle('m')} AS handle, labels(m)[0] AS label, properties(m) AS props, distance",
+        f"RETURN {d.node_handle('s')} AS start, {d.node_handle('m')} AS handle, labels(m)[0] AS label, {light('m', heavy)} AS props, distance",
     )
 
 
 def edges_among(d: Dialect, edge_types: Sequence[str] | None, as_of: bool) -> str:
     """Edges whose both ends are among the given node handles."""
     return _clauses(
-        "UNWIND $handles AS h MATCH (a) WHERE " + d.node_by_handle("a", "h"),
+        _seek(d, "a", "handles"),
         "MATCH (a)-[r]->(b)",
         where(f"{d.node_handle('b')} IN $handles", edge_filter("r", edge_types, as_of)),
         f"RETURN type(r) AS type, labels(a)[0] AS sl, a.{NODE_KEY} AS sid, labels(b)[0] AS dl, b.{NODE_KEY} AS did, properties(r) AS props",
@@ -161,29 +173,26 @@ def node_handle_by_key(d: Dialect, label: str) -> str:
 def expand_frontier(d: Dialect, edge_types: Sequence[str] | None, as_of: bool) -> str:
     """One breadth-first step: every edge (either direction) from the frontier's nodes."""
     return _clauses(
-        "UNWIND $frontier AS h MATCH (n) WHERE " + d.node_by_handle("n", "h"),
+        _seek(d, "n", "frontier"),
         "MATCH (n)-[r]-(m)",
         where(edge_filter("r", edge_types, as_of)),
         f"RETURN h AS from, {d.node_handle('m')} AS to, {d.node_handle('startNode(r)')} AS start, type(r) AS type, properties(r) AS props",
     )
 
 
-def nodes_by_handles(d: Dialect) -> str:
+def nodes_by_handles(d: Dialect, heavy: Sequence[str]) -> str:
     """Label and properties of nodes by handle."""
-    return _clauses(
-        "UNWIND $handles AS h MATCH (n) WHERE " + d.node_by_handle("n", "h"),
-        "RETURN h AS handle, labels(n)[0] AS label, properties(n) AS props",
-    )
+    return _clauses(_seek(d, "n", "handles"), f"RETURN h AS handle, labels(n)[0] AS label, {light('n', heavy)} AS props")
 
 
-def simple_paths(src_label: str, dst_label: str, max_length: int, edge_types: Sequence[str] | None, as_of: bool) -> str:
+def simple_paths(src_label: str, dst_label: str, max_length: int, edge_types: Sequence[str] | None, as_of: bool, heavy: Sequence[str]) -> str:
     """Paths between two nodes up to `max_length`, shortest first."""
     return _clauses(
         f"MATCH (a:{quote(src_label)} {{{NODE_KEY}: $a}}) MATCH (b:{quote(dst_label)} {{{NODE_KEY}: $b}})",
         f"MATCH p = (a)-[*1..{int(max_length)}]-(b)",
         where(path_edge_filter(edge_types, as_of)),
         "WITH p, length(p) AS len ORDER BY len LIMIT $scan",
-        "RETURN [n IN nodes(p) | [labels(n)[0], properties(n)]] AS nodes, "
+        f"RETURN [n IN nodes(p) | [labels(n)[0], {light('n', heavy)}]] AS nodes, "
         f"[r IN relationships(p) | [type(r), labels(startNode(r))[0], startNode(r).{NODE_KEY}, "
         f"labels(endNode(r))[0], endNode(r).{NODE_KEY}, properties(r)]] AS rels",
     )
@@ -200,31 +209,31 @@ def property_filter(var: str, filters: dict[str, object], params: dict[str, obje
     return " AND ".join(conds)
 
 
-def vector_search(d: Dialect, label: str, prop: str, filter_cond: str) -> str:
+def vector_search(d: Dialect, label: str, prop: str, filter_cond: str, heavy: Sequence[str]) -> str:
     """Approximate candidates re-ranked by exact cosine, filtered, best first."""
     return _clauses(
         d.vector_candidates(label, prop, "$fetch", "$vector"),
         f"WITH node {where(filter_cond)}",
         f"WITH node, {d.cosine(f'node.{quote(prop)}', '$vector')} AS score",
-        "RETURN labels(node)[0] AS label, properties(node) AS props, score ORDER BY score DESC LIMIT $k",
+        f"RETURN labels(node)[0] AS label, {light('node', heavy)} AS props, score ORDER BY score DESC LIMIT $k",
     )
 
 
-def vector_scan(d: Dialect, label: str, prop: str, filter_cond: str) -> str:
+def vector_scan(d: Dialect, label: str, prop: str, filter_cond: str, heavy: Sequence[str]) -> str:
     """Exact nearest neighbours by scanning (when filters leave too few candidates)."""
     return _clauses(
         f"MATCH (node:{quote(label)}) {where(f'node.{quote(prop)} IS NOT NULL', filter_cond)}",
         f"WITH node, {d.cosine(f'node.{quote(prop)}', '$vector')} AS score",
-        "RETURN labels(node)[0] AS label, properties(node) AS props, score ORDER BY score DESC LIMIT $k",
+        f"RETURN labels(node)[0] AS label, {light('node', heavy)} AS props, score ORDER BY score DESC LIMIT $k",
     )
 
 
-def fulltext_search(d: Dialect, label: str, shadow_prop: str, filter_cond: str) -> str:
+def fulltext_search(d: Dialect, label: str, shadow_prop: str, filter_cond: str, heavy: Sequence[str]) -> str:
     """Full-text matches on the token copy, filtered, best first."""
     return _clauses(
         d.fulltext_candidates(label, shadow_prop, "$query"),
         f"WITH node, score {where(filter_cond)}",
-        "RETURN labels(node)[0] AS label, properties(node) AS props, score ORDER BY score DESC LIMIT $k",
+        f"RETURN labels(node)[0] AS label, {light('node', heavy)} AS props, score ORDER BY score DESC LIMIT $k",
     )
 
 

@@ -67,6 +67,8 @@ class Connection(Protocol):
 def _visible(props: dict[str, Any], keep_vectors: bool, vector_names: frozenset[str]) -> dict[str, Any]:
     out = {}
     for key, value in props.items():
+        if value is None:  # a property left out by `cypher.light` (graph properties are never null)
+            continue
         if key in cypher.HIDDEN_PROPERTIES or key.endswith(cypher.HIDDEN_PROPERTY_SUFFIXES):
             continue
         if not keep_vectors and key in vector_names:
@@ -86,6 +88,8 @@ class CypherGraphStore:
         self.ontology = ontology
         self.backend = backend
         self._vector_names = frozenset(p.name for _, p in ontology.vector_properties())
+        # properties not worth shipping back in lists of nodes (search hits, neighbourhoods, paths)
+        self._heavy = sorted(self._vector_names | {shadow_name(p.name) for _, p in ontology.fulltext_properties()})
 
     # ------------------------------------------------------------------ helpers
     def _node(self, label: str, props: dict[str, Any], keep_vectors: bool = False) -> Node:
@@ -234,7 +238,7 @@ class CypherGraphStore:
             value = normalise_value(node_type.properties[prop], value)
         except ValueRejected as exc:
             raise OntologyViolation(f"{label}.{prop}: {exc}") from None
-        rows = self.conn.run_read(cypher.find_nodes(label, prop), {"value": value, "limit": limit}, DEFAULT_READ_TIMEOUT)
+        rows = self.conn.run_read(cypher.find_nodes(label, prop, self._heavy), {"value": value, "limit": limit}, DEFAULT_READ_TIMEOUT)
         return [self._node(label, r["props"]) for r in rows]
 
     def neighbourhood(
@@ -259,7 +263,9 @@ class CypherGraphStore:
         if start is None:
             return Subgraph()
         params: dict[str, Any] = {"id": ref.id, "limit": int(limit), "labels": list(labels or []), "edge_types": types, "as_of": at}
-        rows = self.conn.run_read(cypher.neighbour_nodes(self.dialect, ref.label, hops, types, bool(labels), at is not None), params, DEFAULT_READ_TIMEOUT)
+        rows = self.conn.run_read(
+            cypher.neighbour_nodes(self.dialect, ref.label, hops, types, bool(labels), at is not None, self._heavy), params, DEFAULT_READ_TIMEOUT
+        )
         start_node = self._node(start.label, start.props)
         nodes = [start_node] + [self._node(r["label"], r["props"]) for r in rows]
         handles = ([rows[0]["start"]] if rows else []) + [r["handle"] for r in rows]
@@ -338,7 +344,7 @@ class CypherGraphStore:
             chain.append(prev)
             edge_rows.append(row)
             h = prev
-        rows = self.conn.run_read(cypher.nodes_by_handles(self.dialect), {"handles": chain}, DEFAULT_READ_TIMEOUT)
+        rows = self.conn.run_read(cypher.nodes_by_handles(self.dialect, self._heavy), {"handles": chain}, DEFAULT_READ_TIMEOUT)
         by_handle = {r["handle"]: self._node(r["label"], r["props"]) for r in rows}
         nodes = [by_handle[h] for h in chain]
         edges = []
@@ -366,7 +372,7 @@ class CypherGraphStore:
         types = self._check_edge_types(edge_types)
         at = self._as_of(as_of)
         rows = self.conn.run_read(
-            cypher.simple_paths(a.label, b.label, max_length, types, at is not None),
+            cypher.simple_paths(a.label, b.label, max_length, types, at is not None, self._heavy),
             {"a": a.id, "b": b.id, "edge_types": types, "as_of": at, "scan": int(limit) * 20},
             DEFAULT_READ_TIMEOUT,
         )
@@ -424,11 +430,12 @@ class CypherGraphStore:
             vec = normalise_value(spec, vector)
         except ValueRejected as exc:
             raise OntologyViolation(f"query vector: {exc}") from None
-        params: dict[str, Any] = {"vector": vec, "k": int(k), "fetch": max(int(k) * 5, 50)}
+        # over-fetch: the index's search breadth grows with it (Neo4j) and exact re-ranking repairs the order
+        params: dict[str, Any] = {"vector": vec, "k": int(k), "fetch": max(int(k) * 10, 100)}
         cond = self._search_filters(label, filters, params)
-        rows = self.conn.run_read(cypher.vector_search(self.dialect, label, name, cond), params, DEFAULT_READ_TIMEOUT)
+        rows = self.conn.run_read(cypher.vector_search(self.dialect, label, name, cond, self._heavy), params, DEFAULT_READ_TIMEOUT)
         if len(rows) < k and cond:
-            rows = self.conn.run_read(cypher.vector_scan(self.dialect, label, name, cond), params, DEFAULT_READ_TIMEOUT)
+            rows = self.conn.run_read(cypher.vector_scan(self.dialect, label, name, cond, self._heavy), params, DEFAULT_READ_TIMEOUT)
         return [Hit(self._node(r["label"], r["props"]), float(r["score"])) for r in rows]
 
     def fulltext_search(self, label: str, query: str, k: int = 10, prop: str | None = None, filters: dict[str, Any] | None = None) -> list[Hit]:
@@ -445,7 +452,7 @@ class CypherGraphStore:
             return []
         params: dict[str, Any] = {"query": self.dialect.fulltext_query(tokens, shadow_name(name)), "k": int(k)}
         cond = self._search_filters(label, filters, params)
-        rows = self.conn.run_read(cypher.fulltext_search(self.dialect, label, shadow_name(name), cond), params, DEFAULT_READ_TIMEOUT)
+        rows = self.conn.run_read(cypher.fulltext_search(self.dialect, label, shadow_name(name), cond, self._heavy), params, DEFAULT_READ_TIMEOUT)
         return [Hit(self._node(r["label"], r["props"]), float(r["score"])) for r in rows]
 
     def read_query(self, cypher_text: str, params: dict[str, Any] | None = None, timeout: float = 10.0) -> list[dict[str, Any]]:

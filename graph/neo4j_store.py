@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import neo4j
-from neo4j import GraphDatabase, unit_of_work
+from neo4j import GraphDatabase, Query, RoutingControl
 from neo4j.exceptions import ClientError, Neo4jError, ServiceUnavailable
 
 from graph.cypher_store import CypherGraphStore
@@ -62,12 +62,13 @@ class Neo4jConnection:
             raise
 
     def run_read(self, query: str, params: dict[str, Any] | None = None, timeout: float | None = None) -> list[dict[str, Any]]:
-        def work(tx: neo4j.ManagedTransaction) -> list[dict[str, Any]]:
-            return _records(tx.run(query, params or {}))
-
+        """A read in one round trip (`execute_query`: retried on transient errors, READ routing,
+        server-side timeout)."""
         try:
-            with self._session() as session:
-                return session.execute_read(unit_of_work(timeout=timeout)(work) if timeout else work)
+            result = self.driver.execute_query(
+                Query(query, timeout=timeout), params or {}, routing_=RoutingControl.READ, database_=self.database
+            )
+            return _records(result.records)
         except ClientError as exc:
             if any(code in (exc.code or "") for code in _TIMEOUT_CODES):
                 raise QueryTimeout(f"query stopped after {timeout} s") from exc

@@ -317,11 +317,29 @@ def _read_html(path: Path, data: bytes, source: str) -> ParsedDocument:
     return ParsedDocument(source, "", _from_unstructured(partition_html(text=decode_text(data, source))))
 
 
-def _read_xml(path: Path, data: bytes, source: str) -> ParsedDocument:
-    _unstructured_ready()
-    from unstructured.partition.xml import partition_xml
+def _local_name(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1].rsplit(":", 1)[-1]
 
-    return ParsedDocument(source, "", _from_unstructured(partition_xml(text=decode_text(data, source), xml_keep_tags=False)))
+
+def _read_xml(path: Path, data: bytes, source: str) -> ParsedDocument:
+    """One element per XML element, as `TAG attr="value": text`. unstructured's partition_xml
+    keeps only element text, losing the names and attributes that carry the meaning of
+    structured notices (TED's CPV codes and currencies are attributes)."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as exc:
+        raise BadInput(f"{source}: malformed XML: {exc}") from exc
+    elements = []
+    for node in root.iter():
+        if not isinstance(node.tag, str):
+            continue  # comments and processing instructions
+        attrs = " ".join(f'{_local_name(k)}="{v}"' for k, v in node.attrib.items() if "xlink" not in k and "schemaLocation" not in k)
+        text = " ".join((node.text or "").split())
+        if attrs or text:
+            elements.append(Element("text", _local_name(node.tag) + (f" {attrs}" if attrs else "") + (f": {text}" if text else "")))
+    return ParsedDocument(source, "", elements)
 
 
 def _attachment_elements(name: str, payload: bytes, source: str, depth: int) -> list[Element]:

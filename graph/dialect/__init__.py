@@ -70,6 +70,13 @@ class Dialect(Protocol):
 
 LOCK_PROPERTY = "_khub_lock"
 
+#: HNSW parameters of every vector index: links per node, candidate list while building, and
+#: (FalkorDB) while searching. Measured on 20k×384 clustered vectors: recall@10 0.98 with these,
+#: 0.72 with FalkorDB's defaults (M 16, efConstruction 200, efRuntime 10); see docs/benchmarks.md.
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 400
+HNSW_EF_RUNTIME = 400
+
 
 def quote(identifier: str) -> str:
     """A backtick-quoted Cypher identifier (label, type or property name)."""

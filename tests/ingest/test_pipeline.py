@@ -152,7 +152,7 @@ def test_kill_9_during_ingest_then_rerun_loses_and_duplicates_nothing(store, tmp
 def test_a_contract_becomes_parties_clause_and_date(store, pipeline, tmp_path):
     contract = tmp_path / "co-branding.txt"
     contract.write_text(
-        'CO-BRANDING AGREEMENT\n\nThis Agreement, dated as of January 30, 2000, is made and entered into by and between Amazon.com Commerce '
+        "CO-BRANDING AGREEMENT\n\nThis Agreement, dated as of January 30, 2000, is made and entered into by and between Amazon.com Commerce "
         'Services, Inc., a Delaware corporation ("ACSI"), and Audible Inc. a Delaware corporation ("Company").\n\n'
         "12. This Agreement shall be governed by the laws of the State of Washington.",
         encoding="utf-8",
