@@ -151,7 +151,8 @@ def neighbour_nodes(d: Dialect, label: str, hops: int, edge_types: Sequence[str]
             "any(l IN labels(m) WHERE l IN $labels)" if labels else "",
         ),
         f"WITH s, m, min(length(p)) AS distance ORDER BY distance, m.{NODE_KEY} LIMIT $limit",
-        f"RETURN {d.node_handle('s')} AS start, {d.node_handle('m')} AS handle, labels(m)[0] AS label, {light('m', heavy)} AS props, distance",
+        f"RETURN {d.node_handle('s')} AS start, {light('s', heavy)} AS start_props, {d.node_handle('m')} AS handle, labels(m)[0] AS label, "
+        f"{light('m', heavy)} AS props, distance",
     )
 
 

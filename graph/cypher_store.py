@@ -259,14 +259,17 @@ class CypherGraphStore:
             self._check_label(label)
         types = self._check_edge_types(edge_types)
         at = self._as_of(as_of)
-        start = self.get(ref)
-        if start is None:
-            return Subgraph()
         params: dict[str, Any] = {"id": ref.id, "limit": int(limit), "labels": list(labels or []), "edge_types": types, "as_of": at}
         rows = self.conn.run_read(
             cypher.neighbour_nodes(self.dialect, ref.label, hops, types, bool(labels), at is not None, self._heavy), params, DEFAULT_READ_TIMEOUT
         )
-        start_node = self._node(start.label, start.props)
+        if rows:
+            start_node = self._node(ref.label, rows[0]["start_props"])
+        else:  # no neighbours: the start node alone, if it exists
+            start = self.get(ref)
+            if start is None:
+                return Subgraph()
+            start_node = self._node(start.label, start.props)
         nodes = [start_node] + [self._node(r["label"], r["props"]) for r in rows]
         handles = ([rows[0]["start"]] if rows else []) + [r["handle"] for r in rows]
         edges: list[Edge] = []

@@ -65,9 +65,7 @@ class Neo4jConnection:
         """A read in one round trip (`execute_query`: retried on transient errors, READ routing,
         server-side timeout)."""
         try:
-            result = self.driver.execute_query(
-                Query(query, timeout=timeout), params or {}, routing_=RoutingControl.READ, database_=self.database
-            )
+            result = self.driver.execute_query(Query(query, timeout=timeout), params or {}, routing_=RoutingControl.READ, database_=self.database)
             return _records(result.records)
         except ClientError as exc:
             if any(code in (exc.code or "") for code in _TIMEOUT_CODES):
