@@ -186,10 +186,8 @@ class IngestPipeline:
         doc_ref = NodeRef("Document", doc_id)
         mention_count = relation_count = 0
         languages: dict[str, int] = {}
-        extractions = []
-        for chunk in chunks:
-            extraction = self.extractor.extract(chunk.text, parsed.language)
-            extractions.append(extraction)
+        extractions = self.extractor.extract_many([c.text for c in chunks], parsed.language)
+        for chunk, extraction in zip(chunks, extractions, strict=True):
             languages[extraction.language] = languages.get(extraction.language, 0) + len(chunk.text)
         facts = extract_facts(document_text(parsed.elements), parsed.doc_type if parsed.doc_type != "transcript" else None)
         fact_records = facts_to_records(facts, doc_ref, parsed.title)

@@ -157,8 +157,8 @@ def _find_titles(text: str, gaz: Gazetteers) -> list[tuple[int, int, str, str]]:
     return sorted(kept)
 
 
-def _english_mentions(text: str) -> list[Mention]:
-    doc = _english_nlp()(text)
+def _english_mentions(text: str, doc: Any = None) -> list[Mention]:
+    doc = doc if doc is not None else _english_nlp()(text)
     out = []
     for ent in doc.ents:
         label = _SPACY_LABELS.get(ent.label_)
@@ -260,11 +260,18 @@ class Extractor:
         """Recognise more known terms (e.g. product names now in the graph)."""
         self.known_terms.extend(terms)
 
-    def extract(self, text: str, language: str | None = None) -> Extraction:
-        """Everything found in `text` (language detected when not given)."""
+    def extract_many(self, texts: Sequence[str], language: str | None = None) -> list[Extraction]:
+        """`extract` for many texts; English texts go through spaCy in one batch (`nlp.pipe`)."""
+        languages = [language or detect_language(t) for t in texts]
+        english = [i for i, lang in enumerate(languages) if lang != "zh"]
+        docs = dict(zip(english, _english_nlp().pipe([texts[i] for i in english], batch_size=32), strict=True)) if english else {}
+        return [self.extract(t, lang, docs.get(i)) for i, (t, lang) in enumerate(zip(texts, languages, strict=True))]
+
+    def extract(self, text: str, language: str | None = None, doc: Any = None) -> Extraction:
+        """Everything found in `text` (language detected when not given; `doc`: its spaCy parse, if done)."""
         language = language or detect_language(text)
         found = _find_terms(text, self.known_terms)
-        found += _chinese_mentions(text, self.gazetteers) if language == "zh" else _english_mentions(text)
+        found += _chinese_mentions(text, self.gazetteers) if language == "zh" else _english_mentions(text, doc)
         titles = _find_titles(text, self.gazetteers)
         title_spans = [(s, e) for s, e, _, _ in titles]
         # a title is not a person or an organisation ("CFO", "设备科科长")
