@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import re
 import sys
 import time
@@ -24,14 +23,10 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
+from bench.data import shared_data_dir
 from ingest.doc_rules import default_rules
 from ingest.parse import decode_text
 from ingest.resolve import normalise_name
-
-
-def shared_data() -> Path:
-    """The shared data folder (KHUB_SHARED_DATA or ../shared/data beside the repository)."""
-    return Path(os.environ.get("KHUB_SHARED_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
 
 
 @dataclass
@@ -103,7 +98,7 @@ def _gold_date(answer: str) -> str | None:
 
 def load_cuad(root: Path | None = None, limit: int | None = None) -> list[Contract]:
     """The CUAD contracts that have a gold row, with their texts."""
-    folder = (root or shared_data()) / "documents" / "cuad"
+    folder = (root or shared_data_dir()) / "documents" / "cuad"
     rows = {r["Filename"].rsplit(".", 1)[0]: r for r in csv.DictReader((folder / "master_clauses_dev.csv").open(encoding="utf-8"))}
     contracts = []
     for path in sorted((folder / "contracts").glob("*.txt")):
@@ -201,9 +196,7 @@ def evaluate(contracts: list[Contract]) -> dict[str, Any]:
     for contract in contracts:
         facts = rule.apply(contract.text)
         names = [v.value["name"] for v in facts.fields.get("parties", [])]
-        aliases = [a for v in facts.fields.get("parties", []) for a in v.value["aliases"]]
         _score(contract, names, facts.first("agreement_date"), facts.first("governing_law"), ours)
-        ours.predicted_parties += 0 * len(aliases)
     elapsed = time.perf_counter() - started
     for contract in contracts:
         head = contract.text[:3000]
@@ -221,8 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int)
     parser.add_argument("--show-misses", action="store_true")
     args = parser.parse_args(argv)
-    if not (shared_data() / "documents" / "cuad").exists():
-        print(f"CUAD not found under {shared_data()} (set KHUB_SHARED_DATA)", file=sys.stderr)
+    if not (shared_data_dir() / "documents" / "cuad").exists():
+        print(f"CUAD not found under {shared_data_dir()} (set KHUB_SHARED_DATA)", file=sys.stderr)
         return 2
     result = evaluate(load_cuad(limit=args.limit))
     print(f"CUAD contracts: {result['contracts']}  (rule ran in {result['seconds']} s)")

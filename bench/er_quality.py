@@ -25,7 +25,6 @@ import argparse
 import csv
 import itertools
 import json
-import os
 import re
 import sys
 import time
@@ -34,9 +33,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.data import shared_data_dir
 from ingest.resolve import FieldSpec, cluster, link, normalise_name
-
-REPO = Path(__file__).resolve().parents[1]
 
 # Column → field kind maps: the only dataset-specific knowledge, and it lives here.
 FEBRL_FIELDS: tuple[FieldSpec, ...] = (
@@ -59,12 +57,6 @@ CHICAGO_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("website", "domain", column="Website"),
     FieldSpec("email", "email", column="Email Address"),
 )
-
-
-def shared_data_dir() -> Path:
-    """`$KHUB_SHARED_DATA`, else `../shared/data` next to the repository."""
-    env = os.environ.get("KHUB_SHARED_DATA")
-    return Path(env) if env else REPO.parent / "shared" / "data"
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:

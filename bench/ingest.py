@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.cuad_quality import shared_data
+from bench.data import shared_data_dir
 from graph.factory import open_store
 from ingest.chunk import chunk_elements
 from ingest.deadletter import DeadLetter
@@ -38,7 +38,7 @@ from ontology.settings import Settings
 
 def corpus(limit: int) -> list[Path]:
     """Documents of the shared corpus, mixed (contracts, tender notices, transcripts)."""
-    root = shared_data() / "documents"
+    root = shared_data_dir() / "documents"
     groups = [sorted((root / "cuad" / "contracts").glob("*.txt")), sorted((root / "ted").glob("*.xml")), sorted((root / "qmsum").glob("*.json"))]
     mixed: list[Path] = []
     while any(groups) and len(mixed) < limit:
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         stores.remove("neo4j")
     paths = corpus(args.docs)
     if not paths:
-        print(f"no documents under {shared_data()} (set KHUB_SHARED_DATA)", file=sys.stderr)
+        print(f"no documents under {shared_data_dir()} (set KHUB_SHARED_DATA)", file=sys.stderr)
         return 2
     results: dict[str, Any] = {"documents": [], "events": []}
     for name in stores:

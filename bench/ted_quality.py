@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 import time
@@ -49,23 +48,17 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
+from bench.data import shared_data_dir
 from ingest.chunk import document_text
 from ingest.doc_rules import DocFacts, detect_type, extract_facts
 from ingest.nlp.quantities import find_dates, find_money
 from ingest.parse import parse_file
 from ingest.resolve import normalise_name
 
-REPO = Path(__file__).resolve().parents[1]
 FIELDS = ("buyer", "value", "cpv", "deadline", "publication_date", "publication_date_lenient", "evaluation_weights")
 NAME_THRESHOLD = 0.85
 VALUE_TOLERANCE = 0.01
 WEIGHT_TOLERANCE = 0.005
-
-
-def shared_data_dir() -> Path:
-    """`$KHUB_SHARED_DATA`, else `../shared/data` next to the repository."""
-    env = os.environ.get("KHUB_SHARED_DATA")
-    return Path(env) if env else REPO.parent / "shared" / "data"
 
 
 def ted_dir(data: Path | None = None) -> Path:

@@ -262,6 +262,5 @@ class IngestPipeline:
         stages["write"] = time.perf_counter() - tick
         if refused:
             problems = "; ".join(f"{r.item}: {r.reason}" for r in refused[:5])
-            stages["rejected_items"] = float(len(refused))
             self.deadletter.record_failure(f"{parsed.source}#items", "document-items", f"{len(refused)} item(s) refused: {problems}")
         return FileResult(parsed.source, "added", doc_id, len(chunks), mention_count, relation_count, stages=stages)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+
+from bench import data as shared_data
 
 CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
 ZH_NOTICE = "招标公告：上海交通大学医学院附属仁济医院采购超声设备，预算金额为人民币120万元。"
@@ -17,7 +18,7 @@ EN_NOTICE = "Acme Medical Inc. appointed John Smith, Chief Financial Officer of 
 @pytest.fixture(scope="session")
 def shared_data_dir() -> Path:
     """The shared real-data folder (KHUB_SHARED_DATA, else ../shared/data beside the repository)."""
-    return Path(os.environ.get("KHUB_SHARED_DATA") or Path(__file__).resolve().parents[2].parent / "shared" / "data")
+    return shared_data.shared_data_dir()
 
 
 def _scan_image(lines: list[str]):

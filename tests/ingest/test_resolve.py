@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from bench.data import shared_data_dir
 from ingest.resolve import (
     DEFAULT_LEVELS,
     EntityCandidate,
@@ -36,12 +36,6 @@ from ingest.resolve import (
     score,
     soft_tfidf,
 )
-
-
-def shared_data() -> Path:
-    """`$KHUB_SHARED_DATA`, else `../shared/data` next to the repository."""
-    env = os.environ.get("KHUB_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 # ----------------------------------------------------------------------------- normalisation
@@ -362,7 +356,7 @@ def test_group_dedupes_a_batch_and_reingest():
 
 # ----------------------------------------------------------------------------- benchmark quality
 def _er_data() -> Path:
-    data = shared_data()
+    data = shared_data_dir()
     if not (data / "er").is_dir():
         pytest.skip(f"entity-resolution benchmark data not found at {data}/er (set KHUB_SHARED_DATA to the shared data folder)")
     return data

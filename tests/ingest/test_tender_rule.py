@@ -3,11 +3,9 @@ German and French notices, the label-less layout cues, and quality floors on rea
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
+from bench.data import shared_data_dir
 from ingest.doc_rules import detect_type, extract_facts, load_rules
 from ingest.doc_rules.tender import find_amounts, find_dates, parse_amount
 
@@ -269,19 +267,14 @@ def test_amounts_and_dates_in_many_conventions() -> None:
 FLOORS = {"buyer": 0.90, "value": 0.95, "cpv": 0.95, "deadline": 0.95, "publication_date": 0.95, "publication_date_lenient": 0.95}
 
 
-def _shared_data() -> Path:
-    env = os.environ.get("KHUB_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "data"
-
-
 @pytest.fixture(scope="module")
 def ted_results() -> dict:
-    folder = _shared_data() / "documents" / "ted"
+    folder = shared_data_dir() / "documents" / "ted"
     if not folder.is_dir() or not any(folder.glob("*.xml")):
         pytest.skip(f"TED notices not found at {folder} (set KHUB_SHARED_DATA to the shared data folder)")
     from bench.ted_quality import run
 
-    return run(_shared_data(), with_baseline=False)
+    return run(shared_data_dir(), with_baseline=False)
 
 
 def test_ted_notices_are_detected(ted_results: dict) -> None:
