@@ -8,7 +8,7 @@ need=()
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 command -v make >/dev/null 2>&1 || need+=(make)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
-{ command -v tesseract >/dev/null 2>&1 && tesseract --list-langs 2>/dev/null | grep -q chi_sim; } || need+=(tesseract-ocr tesseract-ocr-chi-sim)
+{ command -v tesseract >/dev/null 2>&1 && tesseract --list-langs 2>/dev/null | grep chi_sim >/dev/null; } || need+=(tesseract-ocr tesseract-ocr-chi-sim)
 [ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || need+=(fonts-wqy-zenhei)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
