@@ -278,6 +278,28 @@ def ingest(
 
 
 @app.command()
+def forget(
+    sources: Annotated[list[str], typer.Argument(help="Document paths or URIs as ingested, or source ids (doc-…, event:…).")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Remove what only these sources supported: their documents, chunks, mentions, facts and entities."""
+    from ingest.forget import forget as forget_source
+
+    with connected() as store:
+        reports = [forget_source(store, source) for source in sources]
+    if as_json:
+        _print_json([r.summary() for r in reports])
+        return
+    for report in reports:
+        nodes = ", ".join(f"{n} {label}" for label, n in sorted(report.summary()["nodes_deleted"].items())) or "no nodes"
+        found = "" if report.document_deleted or report.nodes_deleted or report.edges_deleted else " (nothing recorded from it)"
+        console.print(
+            f"{report.source} ({report.source_id}){found}: deleted {nodes} and {report.edges_deleted} edge(s); "
+            f"{report.edges_kept} edge(s) kept for their other sources"
+        )
+
+
+@app.command()
 def demo() -> None:
     """Load the demo world (a medical-device distributor) into the embedded store and explore it."""
     from reasoning.demo_world import load_demo_world
@@ -329,8 +351,9 @@ def events_import(
     schema = default_event_schema()
     with connected(settings) as store:
         ensure_initialised(store)
-        importer = EventImporter(store, schema, TelemetryAggregator(settings.data_dir / "telemetry.sqlite", schema.telemetry),
-                                 DeadLetter(settings.deadletter_path))
+        importer = EventImporter(
+            store, schema, TelemetryAggregator(settings.data_dir / "telemetry.sqlite", schema.telemetry), DeadLetter(settings.deadletter_path)
+        )
         report = importer.import_files(files)
     summary = report.summary()
     if as_json:
@@ -338,9 +361,11 @@ def events_import(
     else:
         for error in summary["errors"]:
             err.print(f"[red]rejected[/] {error['item']}: {error['reason']}")
-        console.print(f"{summary['read']} read: {summary['events_written']} events written, {summary['telemetry_new']} new telemetry readings "
-                      f"({summary['devices_updated']} device(s) updated), {summary['rejected']} rejected in {summary['seconds']} s "
-                      f"({summary['events_per_second']} events/s)")
+        console.print(
+            f"{summary['read']} read: {summary['events_written']} events written, {summary['telemetry_new']} new telemetry readings "
+            f"({summary['devices_updated']} device(s) updated), {summary['rejected']} rejected in {summary['seconds']} s "
+            f"({summary['events_per_second']} events/s)"
+        )
     if report.rejected:
         raise typer.Exit(3)
 

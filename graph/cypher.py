@@ -255,6 +255,50 @@ def delete_nodes(label: str) -> str:
     )
 
 
+# ------------------------------------------------------------------ provenance
+# `supported_by` lists every source that asserted an edge or node. A source is withdrawn
+# (a document changed or was forgotten) by taking it out of those lists; what is then left
+# with no support is closed (edges keep their history) or deleted (forget).
+
+
+def _without(var: str) -> str:
+    return f"SET {var}.supported_by = [x IN {var}.supported_by WHERE x <> $src]"
+
+
+#: Withdraw a source from the edges it supports, except those re-asserted (`$keep`: edge
+#: keys); close the ones left with no support.
+RELEASE_EDGES = _clauses(
+    "MATCH ()-[e]->() WHERE $src IN e.supported_by AND NOT e.ek IN $keep",
+    _without("e"),
+    "WITH e, size(e.supported_by) = 0 AND e.valid_to IS NULL AS unsupported",
+    "FOREACH (_ IN CASE WHEN unsupported THEN [1] ELSE [] END | SET e.valid_to = $now, e.closed_at = $now)",
+    "RETURN count(e) AS released, sum(CASE WHEN unsupported THEN 1 ELSE 0 END) AS closed",
+)
+#: Delete the edges that only the source supports.
+DELETE_SOLE_EDGES = _clauses(
+    "MATCH ()-[e]->() WHERE size(e.supported_by) = 1 AND $src IN e.supported_by",
+    "DELETE e",
+    "RETURN count(*) AS deleted",
+)
+#: Withdraw the source from the edges other sources support too.
+STRIP_EDGES = _clauses("MATCH ()-[e]->() WHERE $src IN e.supported_by", _without("e"), "RETURN count(e) AS released")
+#: Withdraw a source from the nodes it supports, except those re-asserted (`$keep`: label:id).
+RELEASE_NODES = _clauses(
+    f"MATCH (n) WHERE $src IN n.supported_by AND NOT (labels(n)[0] + ':' + n.{NODE_KEY}) IN $keep",
+    _without("n"),
+    "RETURN count(n) AS released",
+)
+#: Delete nodes that some source asserted, none supports any more, and no edge holds.
+DELETE_ORPHANS = _clauses(
+    "MATCH (n) WHERE n.supported_by IS NOT NULL AND size(n.supported_by) = 0",
+    "OPTIONAL MATCH (n)-[r]-()",
+    "WITH n, count(r) AS degree WHERE degree = 0",
+    f"WITH n, labels(n)[0] AS label, n.{NODE_KEY} AS key",
+    "DELETE n",
+    "RETURN label, key",
+)
+
+
 COUNT_NODES = "MATCH (n) RETURN labels(n)[0] AS label, count(*) AS count"
 COUNT_EDGES = "MATCH ()-[r]->() RETURN type(r) AS type, count(*) AS count"
 DELETE_SOME = "MATCH (n) WITH n LIMIT 20000 DETACH DELETE n RETURN count(*) AS deleted"

@@ -7,7 +7,7 @@ differs); all behaviour lives here, so both stores behave the same.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any, Protocol
 
 from graph import cypher
@@ -23,6 +23,7 @@ from graph.store import (
     NodeRef,
     Path,
     Rejected,
+    ReleaseResult,
     Stats,
     Subgraph,
     WriteResult,
@@ -170,6 +171,7 @@ class CypherGraphStore:
                 rows_back = self.conn.run_write(query, {"rows": chunk, "now": now})
                 written = set(rows_back[0]["written"]) if rows_back else set()
                 result.edges_written += len(written)
+                result.edge_keys.extend(r["ek"] for r in chunk if r["i"] in written)
                 for row in chunk:
                     if row["i"] not in written:
                         rec = batch.edge_records[row["i"]]
@@ -215,6 +217,21 @@ class CypherGraphStore:
             if rows:
                 result.edges_deleted += rows[0]["edges"]
                 result.nodes_deleted += [NodeRef(label, key) for key in sorted(rows[0]["ids"])]
+        return result
+
+    def release_source(self, source_id: str, keep_edges: Collection[str] = (), keep_nodes: Collection[NodeRef] = (), forget: bool = False) -> ReleaseResult:
+        """Withdraw a source's support; close (or, forgetting, delete) what nothing else supports."""
+        result = ReleaseResult()
+        params: dict[str, Any] = {"src": source_id, "now": now_iso()}
+        if forget:
+            result.edges_deleted = self.conn.run_write(cypher.DELETE_SOLE_EDGES, params)[0]["deleted"]
+            result.edges_released = self.conn.run_write(cypher.STRIP_EDGES, params)[0]["released"] + result.edges_deleted
+        else:
+            row = self.conn.run_write(cypher.RELEASE_EDGES, {**params, "keep": sorted(set(keep_edges))})[0]
+            result.edges_released, result.edges_closed = row["released"], row["closed"] or 0
+        keep = sorted({f"{ref.label}:{ref.id}" for ref in keep_nodes}) if not forget else []
+        result.nodes_released = self.conn.run_write(cypher.RELEASE_NODES, {**params, "keep": keep})[0]["released"]
+        result.nodes_deleted = [NodeRef(r["label"], r["key"]) for r in self.conn.run_write(cypher.DELETE_ORPHANS)]
         return result
 
     def clear(self) -> None:

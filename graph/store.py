@@ -7,7 +7,7 @@ one it runs on. The interface is synchronous; the API runs it in worker threads.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -127,12 +127,15 @@ class WriteResult:
     edges_closed: int = 0
     rejected: list[Rejected] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: The keys of the edges written (see `GraphStore.release_source`).
+    edge_keys: list[str] = field(default_factory=list)
 
     def merge(self, other: WriteResult) -> None:
         """Add the counts and lists of `other` to this result."""
         self.nodes_written += other.nodes_written
         self.edges_written += other.edges_written
         self.edges_closed += other.edges_closed
+        self.edge_keys.extend(other.edge_keys)
         self.rejected.extend(other.rejected)
         self.warnings.extend(other.warnings)
 
@@ -151,6 +154,17 @@ class DeleteResult:
 
     nodes_deleted: list[NodeRef] = field(default_factory=list)
     edges_deleted: int = 0
+
+
+@dataclass
+class ReleaseResult:
+    """What withdrawing a source did to the edges and nodes it supported."""
+
+    edges_released: int = 0
+    edges_closed: int = 0
+    edges_deleted: int = 0
+    nodes_released: int = 0
+    nodes_deleted: list[NodeRef] = field(default_factory=list)
 
 
 @dataclass
@@ -251,6 +265,13 @@ class GraphStore(Protocol):
 
     def delete(self, ref: NodeRef) -> DeleteResult:
         """Delete a node, its edges, and what the ontology cascades from it."""
+        ...
+
+    def release_source(self, source_id: str, keep_edges: Collection[str] = (), keep_nodes: Collection[NodeRef] = (), forget: bool = False) -> ReleaseResult:
+        """Withdraw `source_id` from the `supported_by` of every edge and node it supports,
+        except the edges (keys from `WriteResult.edge_keys`) and nodes it asserted again.
+        Edges left without support are closed (valid_to = now), or deleted when `forget`;
+        nodes left without support and without edges are deleted."""
         ...
 
     def stats(self) -> Stats:

@@ -2,7 +2,7 @@
 
 Safe to re-run and to kill: a document's identity is its source URI; its `content_hash`
 decides whether it is unchanged (skipped), new, or changed (its chunks and mentions are
-replaced). The Document node is written last, so a run killed half-way through a document
+replaced, and facts only the old version supported are closed). The Document node is written last, so a run killed half-way through a document
 leaves no hash behind and the next run redoes that document; every write is an idempotent
 upsert, so nothing is duplicated. Failures go to the dead-letter record; the batch goes on.
 """
@@ -170,11 +170,11 @@ class IngestPipeline:
         stages["parse"] = time.perf_counter() - tick
         if existing is not None:
             self.store.delete(NodeRef("Document", doc_id))  # its chunks and their mentions go with it
-        result = self._write(parsed, doc_id, digest, stages)
+        result = self._write(parsed, doc_id, digest, stages, replacing=existing is not None)
         result.status = "updated" if existing is not None else "added"
         return result
 
-    def _write(self, parsed: ParsedDocument, doc_id: str, digest: str, stages: dict[str, float]) -> FileResult:
+    def _write(self, parsed: ParsedDocument, doc_id: str, digest: str, stages: dict[str, float], replacing: bool = False) -> FileResult:
         tick = time.perf_counter()
         chunks = chunk_elements(parsed.elements, self.max_chunk_chars)
         if not chunks:
@@ -256,7 +256,12 @@ class IngestPipeline:
                 "ingested_at": now_iso(),
             },
         )
-        refused = self.store.upsert([document, *nodes], edges).rejected
+        for node in nodes:
+            node.props["supported_by"] = [doc_id]
+        written = self.store.upsert([document, *nodes], edges)
+        refused = written.rejected
+        if replacing:  # facts only the old version supported are closed
+            self.store.release_source(doc_id, keep_edges=written.edge_keys, keep_nodes=[NodeRef(n.label, n.id) for n in nodes])
         # the hash goes on last: only a fully written document counts as ingested
         self.store.upsert([NodeRecord("Document", doc_id, {"content_hash": digest})])
         stages["write"] = time.perf_counter() - tick

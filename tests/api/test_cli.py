@@ -10,7 +10,7 @@ import rdflib
 from typer.testing import CliRunner
 
 from api.cli import app
-from ontology.model import DEFAULT_SCHEMA
+from ontology.model import DEFAULT_SCHEMA, default_ontology
 
 runner = CliRunner()
 
@@ -31,13 +31,13 @@ def run(*args: str) -> tuple[int, str]:
 def test_init_validate_stats_on_the_embedded_default(khub_env: Path):
     code, out = run("init")
     assert code == 0, out
-    assert "falkordb" in out and "ontology 1.0.0" in out
+    assert "falkordb" in out and f"ontology {default_ontology().version}" in out
     code, out = run("ontology", "validate")
     assert code == 0 and "valid" in out
     code, out = run("stats", "--json")
     assert code == 0, out
     data = json.loads(out)
-    assert data["backend"] == "falkordb" and data["ontology_version"] == "1.0.0" and data["nodes"] == {}
+    assert data["backend"] == "falkordb" and data["ontology_version"] == default_ontology().version and data["nodes"] == {}
 
 
 def test_demo_query_show_path_and_search(khub_env: Path):
@@ -84,3 +84,18 @@ def test_export_owl_parses_with_rdflib(khub_env: Path):
     assert rdflib.URIRef("https://khub.dev/ontology/Account") in classes
     code, out = run("ontology", "export", "--format", "pdf")
     assert code == 2
+
+
+def test_forget_a_document_from_the_command_line(khub_env: Path):
+    note = khub_env / "note.txt"
+    note.write_text("Peter Brown, CTO of Beta Hospital GmbH, asked for a quote.", encoding="utf-8")
+    code, out = run("ingest", str(note), "--no-embed", "--json")
+    assert code == 0 and json.loads(out)["added"] == 1, out
+    code, out = run("forget", str(note), "--json")
+    assert code == 0, out
+    report = json.loads(out)[0]
+    assert report["document_deleted"] and report["nodes_deleted"]["Contact"] == 1 and report["nodes_deleted"]["Account"] == 1
+    code, out = run("stats", "--json")
+    assert json.loads(out)["nodes"] == {}  # nothing else supported anything of it
+    code, out = run("forget", str(note))
+    assert code == 0 and "nothing recorded from it" in out

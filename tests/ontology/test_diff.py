@@ -38,12 +38,17 @@ from ontology.model import DEFAULT_SCHEMA, Ontology, default_ontology, load_onto
 Edit = Callable[[dict[str, Any]], None]
 
 
+#: The shipped ontology's version, and the one the edited variants of these tests carry.
+SHIPPED_VERSION = default_ontology().version
+NEXT_VERSION = "99.0.0"
+
+
 def shipped_schema() -> dict[str, Any]:
     """The shipped ontology file as plain data."""
     return yaml.safe_load(DEFAULT_SCHEMA.read_text(encoding="utf-8"))
 
 
-def variant(tmp_path: Path, edit: Edit, version: str = "1.1.0", name: str = "variant.yaml") -> Ontology:
+def variant(tmp_path: Path, edit: Edit, version: str = NEXT_VERSION, name: str = "variant.yaml") -> Ontology:
     """A copy of the shipped ontology changed by `edit`, written to `tmp_path` and loaded."""
     data = shipped_schema()
     edit(data)
@@ -99,7 +104,7 @@ def test_added_node_type(tmp_path: Path) -> None:
     )
     assert diff.steps_of(ChangeEdgeEnds) == [ChangeEdgeEnds("SUPPORTED_BY", "range", ("Lead",), ())]
     assert all(s.safe for s in diff.steps)
-    assert diff.old_version == "1.0.0" and diff.new_version == "1.1.0"
+    assert diff.old_version == SHIPPED_VERSION and diff.new_version == NEXT_VERSION
 
 
 def test_added_property_with_index(tmp_path: Path) -> None:
@@ -254,7 +259,7 @@ def test_summary_and_json(tmp_path: Path) -> None:
 
     diff = diff_ontologies(default_ontology(), variant(tmp_path, edit))
     text = diff.summary()
-    assert "khub_customer 1.0.0 -> khub_customer 1.1.0" in text
+    assert f"khub_customer {SHIPPED_VERSION} -> khub_customer {NEXT_VERSION}" in text
     assert "~ Region -> Territory (renamed)" in text
     assert "[safe]   rename node property Contact.job_title -> position_title" in text
     assert "[UNSAFE] change range of node property Chunk.page: integer -> string" in text
@@ -270,7 +275,7 @@ def test_summary_and_json(tmp_path: Path) -> None:
 
 def test_diff_files_reports_invalid_files(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text(DEFAULT_SCHEMA.read_text(encoding="utf-8").replace("version: 1.0.0", "version: one"), encoding="utf-8")
+    bad.write_text(DEFAULT_SCHEMA.read_text(encoding="utf-8").replace(f"version: {SHIPPED_VERSION}", "version: one"), encoding="utf-8")
     with pytest.raises(SchemaInvalid) as err:
         diff_files(DEFAULT_SCHEMA, bad)
     assert any(i.element == "version" for i in err.value.issues)

@@ -24,11 +24,11 @@ from ontology.errors import MigrationRefused
 from ontology.model import Ontology, default_ontology
 from tests.ontology.test_diff import rename_class, rename_slot, variant
 
-NEW_VERSION = "1.1.0"
+NEW_VERSION = "99.0.0"
 
 
 def evolve(data: dict[str, Any]) -> None:
-    """The 1.1.0 of these tests: three renames, a new full-text index, two unsafe changes, a deprecation."""
+    """The next version of these tests: three renames, a new full-text index, two unsafe changes, a deprecation."""
     rename_class(data, "Region", "Territory")
     rename_class(data, "WORKS_AT", "EMPLOYED_BY")
     rename_slot(data, "job_title", "position_title")  # on Contact and on the edge
