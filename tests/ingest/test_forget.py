@@ -12,7 +12,10 @@ from ingest.pipeline import IngestPipeline, document_id
 
 pytestmark = pytest.mark.usefixtures("backend")
 
-A_V1 = "John Smith, Chief Financial Officer of Acme Corp, approved the budget. Mary Jones reports to John Smith. Peter Brown, CTO of Beta Hospital GmbH, joined."
+A_V1 = (
+    "John Smith, Chief Financial Officer of Acme Corp, approved the budget. Mary Jones reports to John Smith. "
+    "Peter Brown, CTO of Beta Hospital GmbH, joined."
+)
 A_V2 = "John Smith, Chief Financial Officer of Acme Corp, approved the budget."
 B = "John Smith, Chief Financial Officer of Acme Corp, signed the order with Gamma Ltd."
 
