@@ -300,6 +300,34 @@ def forget(
 
 
 @app.command()
+def unmerge(
+    node: Annotated[str, typer.Argument(help="LABEL:ID of the node a name was merged into, e.g. Account:account-acme-…")],
+    alias: Annotated[str | None, typer.Argument(help="The merged name (or its would-be id) to split off; omit to list the merges.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Undo an entity-resolution merge: the name gets a node of its own and its edges move there."""
+    from ingest.unmerge import merges_of
+    from ingest.unmerge import unmerge as split_off
+
+    ref = parse_ref(node)
+    with connected() as store:
+        if alias is None:
+            merges = merges_of(store, ref)
+            if as_json:
+                _print_json([vars(m) for m in merges.values()])
+            elif not merges:
+                console.print(f"{ref}: no merges")
+            else:
+                _print_rows([{"merged_from": m.merged_from, "names": ", ".join(m.names), "edges": m.edges} for m in merges.values()], f"merges into {ref}")
+            return
+        report = split_off(store, ref, alias)
+    if as_json:
+        _print_json({"node": str(report.node), "split_off": str(report.split_off), "names": report.names, "edges_moved": report.edges_moved})
+    else:
+        console.print(f"split {', '.join(report.names) or report.split_off.id} off {report.node} into {report.split_off}: {report.edges_moved} edge(s) moved")
+
+
+@app.command()
 def demo() -> None:
     """Load the demo world (a medical-device distributor) into the embedded store and explore it."""
     from reasoning.demo_world import load_demo_world

@@ -299,6 +299,47 @@ DELETE_ORPHANS = _clauses(
 )
 
 
+def scan_nodes(label: str, heavy: Sequence[str]) -> str:
+    """One page of a label's nodes in key order (keyset: after `$after`)."""
+    return _clauses(
+        f"MATCH (n:{quote(label)}) WHERE $after IS NULL OR n.{NODE_KEY} > $after",
+        f"WITH n ORDER BY n.{NODE_KEY} LIMIT $limit",
+        f"RETURN {light('n', heavy)} AS props",
+    )
+
+
+def edges_merged_from(label: str) -> str:
+    """A node's edges that entity resolution merged from `$marker` (any, when null), with their far ends."""
+    return _clauses(
+        f"MATCH (n:{quote(label)} {{{NODE_KEY}: $id}})-[e]-(m)",
+        "WHERE size(coalesce(e.merged_from, [])) > 0 AND ($marker IS NULL OR $marker IN e.merged_from)",
+        f"RETURN type(e) AS type, startNode(e) = n AS outgoing, labels(m)[0] AS other_label, m.{NODE_KEY} AS other_id, properties(e) AS props",
+    )
+
+
+def move_edges(type_: str, src_label: str, other_label: str, outgoing: bool) -> str:
+    """Re-home edges of one type and direction from node `$src` to node `$dst` (same label):
+    each row names the far end, the old edge key, the new key and the properties to keep."""
+    t = quote(type_)
+    old_rel, new_rel = f"-[e:{t} {{ek: r.ek}}]->", f"-[f:{t} {{ek: r.new_ek}}]->"
+    old, new = (f"(n){old_rel}(m)", f"(d){new_rel}(m)") if outgoing else (f"(m){old_rel}(n)", f"(m){new_rel}(d)")
+    return _clauses(
+        f"MATCH (n:{quote(src_label)} {{{NODE_KEY}: $src}}) MATCH (d:{quote(src_label)} {{{NODE_KEY}: $dst}})",
+        f"UNWIND $rows AS r MATCH (m:{quote(other_label)} {{{NODE_KEY}: r.other}})",
+        f"MATCH {old}",
+        f"MERGE {new}",
+        "SET f += r.props",
+        "DELETE e",
+        "RETURN count(f) AS moved",
+    )
+
+
+def remove_list_values(label: str, prop: str) -> str:
+    """Take `$values` out of one list property of one node."""
+    p = f"n.{quote(prop)}"
+    return f"MATCH (n:{quote(label)} {{{NODE_KEY}: $id}}) SET {p} = [x IN coalesce({p}, []) WHERE NOT x IN $values] RETURN size({p}) AS left"
+
+
 COUNT_NODES = "MATCH (n) RETURN labels(n)[0] AS label, count(*) AS count"
 COUNT_EDGES = "MATCH ()-[r]->() RETURN type(r) AS type, count(*) AS count"
 DELETE_SOME = "MATCH (n) WITH n LIMIT 20000 DETACH DELETE n RETURN count(*) AS deleted"

@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterable, Sequence
 from typing import Any, Protocol
 
 from graph import cypher
-from graph.batch import PreparedBatch, prepare_edges, prepare_nodes
+from graph.batch import PreparedBatch, edge_key, prepare_edges, prepare_nodes
 from graph.dialect import Dialect
 from graph.store import (
     DeleteResult,
@@ -233,6 +233,53 @@ class CypherGraphStore:
         result.nodes_released = self.conn.run_write(cypher.RELEASE_NODES, {**params, "keep": keep})[0]["released"]
         result.nodes_deleted = [NodeRef(r["label"], r["key"]) for r in self.conn.run_write(cypher.DELETE_ORPHANS)]
         return result
+
+    def scan_nodes(self, label: str, after: str | None = None, limit: int = 5000) -> list[Node]:
+        """One page of a label's nodes in id order (keyset paging)."""
+        self._check_label(label)
+        rows = self.conn.run_read(cypher.scan_nodes(label, self._heavy), {"after": after, "limit": int(limit)}, DEFAULT_READ_TIMEOUT)
+        return [self._node(label, r["props"]) for r in rows]
+
+    def merged_edges(self, ref: NodeRef, marker: str | None = None) -> list[Edge]:
+        """Edges resolution merged into a node."""
+        self._check_label(ref.label)
+        out = []
+        for row in self.conn.run_read(cypher.edges_merged_from(ref.label), {"id": ref.id, "marker": marker}, DEFAULT_READ_TIMEOUT):
+            other = (row["other_label"], row["other_id"])
+            src, dst = ((ref.label, ref.id), other) if row["outgoing"] else (other, (ref.label, ref.id))
+            out.append(self._edge(row["type"], *src, *dst, row["props"]))
+        return out
+
+    def move_merged_edges(self, src: NodeRef, dst: NodeRef, marker: str) -> int:
+        """Re-home the edges resolution merged from `marker` onto `dst` (new edge keys, same facts)."""
+        if src.label != dst.label:
+            raise OntologyViolation(f"cannot move edges from a {src.label} to a {dst.label}")
+        self._check_label(src.label)
+        groups: dict[tuple[str, bool, str], list[dict[str, Any]]] = {}
+        for row in self.conn.run_read(cypher.edges_merged_from(src.label), {"id": src.id, "marker": marker}, DEFAULT_READ_TIMEOUT):
+            edge = self.ontology.edge_type(row["type"])
+            props = {k: v for k, v in row["props"].items() if k not in cypher.HIDDEN_PROPERTIES}
+            props["merged_from"] = [m for m in props.get("merged_from") or [] if m != marker]
+            other = NodeRef(row["other_label"], row["other_id"])
+            new_src, new_dst = (dst, other) if row["outgoing"] else (other, dst)
+            new_ek = edge_key(edge, EdgeRecord(edge.name, new_src, new_dst), [props.get(name) for name in edge.identity])
+            groups.setdefault((row["type"], row["outgoing"], other.label), []).append(
+                {"other": other.id, "ek": row["props"]["ek"], "new_ek": new_ek, "props": props}
+            )
+        moved = 0
+        for (type_, outgoing, other_label), rows in groups.items():
+            result = self.conn.run_write(cypher.move_edges(type_, src.label, other_label, outgoing), {"src": src.id, "dst": dst.id, "rows": rows})
+            moved += result[0]["moved"] if result else 0
+        return moved
+
+    def remove_list_values(self, ref: NodeRef, prop: str, values: Sequence[Any]) -> int:
+        """Take values out of a node's list property."""
+        self._check_label(ref.label)
+        node_type = self.ontology.node_types[ref.label]
+        if prop not in node_type.properties or not node_type.properties[prop].multivalued:
+            raise OntologyViolation(f"{ref.label}.{prop} is not a list property")
+        rows = self.conn.run_write(cypher.remove_list_values(ref.label, prop), {"id": ref.id, "values": list(values)})
+        return rows[0]["left"] if rows else 0
 
     def clear(self) -> None:
         """Delete every node and edge in batches (the schema stays)."""

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from ontology.model import Ontology
 
 
 @dataclass(frozen=True)
@@ -192,6 +195,8 @@ class GraphStore(Protocol):
     """Everything khub asks of a graph database."""
 
     backend: str
+    #: The ontology the store validates writes against.
+    ontology: Ontology
 
     def sync_schema(self) -> list[str]:
         """Create the constraints and indexes the ontology implies; return what was created."""
@@ -272,6 +277,25 @@ class GraphStore(Protocol):
         except the edges (keys from `WriteResult.edge_keys`) and nodes it asserted again.
         Edges left without support are closed (valid_to = now), or deleted when `forget`;
         nodes left without support and without edges are deleted."""
+        ...
+
+    def scan_nodes(self, label: str, after: str | None = None, limit: int = 5000) -> list[Node]:
+        """One page of `label`'s nodes in id order, after id `after` (vectors left out)."""
+        ...
+
+    def merged_edges(self, ref: NodeRef, marker: str | None = None) -> list[Edge]:
+        """The edges of a node that entity resolution merged into it (`merged_from` not empty),
+        only those merged from `marker` when given."""
+        ...
+
+    def move_merged_edges(self, src: NodeRef, dst: NodeRef, marker: str) -> int:
+        """Move every edge of `src` whose `merged_from` holds `marker` to `dst` (same label),
+        keeping its type, direction, far end, provenance and times; `marker` leaves the edge's
+        `merged_from`. Returns how many moved."""
+        ...
+
+    def remove_list_values(self, ref: NodeRef, prop: str, values: Sequence[Any]) -> int:
+        """Take `values` out of the list property `prop` of a node; returns how many values are left."""
         ...
 
     def stats(self) -> Stats:

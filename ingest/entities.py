@@ -1,19 +1,24 @@
 """Mentions → graph nodes: which node a mention stands for, and the node records to upsert.
 
 Each label's name property comes from the ontology's conventions below. A mention that the
-ruler tied to a known node keeps that node; any other gets a deterministic id from its label
+ruler tied to a known node keeps that node. Any other gets a deterministic id from its label
 and normalised name, so the same name in another document or another run lands on the same
-node (no duplicates), and its surface forms are kept as `alias_names`.
+node (no duplicates), and its surface forms are kept as `alias_names`. When no node has that
+id yet, entity resolution (`ingest.resolve.Resolver` over `KnownEntities` candidates) may link
+the mention to an existing node under another name; the link then says which id the mention
+would have had (`merged_from`), so `khub unmerge` can undo it.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from graph.store import NodeRecord, NodeRef
+from ingest.known_entities import KnownEntities
 from ingest.nlp.extract import Mention
-from ingest.resolve import normalise_name
+from ingest.resolve import EntityCandidate, Resolver, normalise_name
 
 #: The property holding a node's display name, per label that mentions can create.
 NAME_PROPERTY = {"Account": "name", "Contact": "full_name", "Region": "name", "Product": "name", "Policy": "name"}
@@ -38,30 +43,85 @@ def entity_id(label: str, text: str) -> str:
     return f"{label.lower()}-{slug}-{hashlib.sha1(f'{label}|{norm}'.encode()).hexdigest()[:8]}"
 
 
+def merge_marker(own_id: str, node_id: str) -> str:
+    """What an edge records in `merged_from` when a mention with `own_id` was merged into `node_id`."""
+    return f"{own_id}>{node_id}"
+
+
+def parse_merge_marker(marker: str) -> tuple[str, str]:
+    """(would-be id, node id) of a `merge_marker`."""
+    own_id, _, node_id = marker.partition(">")
+    return own_id, node_id
+
+
+@dataclass(frozen=True)
+class Link:
+    """The node a mention stands for; `merged_from` is the id it would have had on its own when
+    resolution merged it into a node of another name (with the score and reasons)."""
+
+    @property
+    def marker(self) -> str | None:
+        """The `merged_from` entry of this link's edges, if it is a merge."""
+        return merge_marker(self.merged_from, self.ref.id) if self.merged_from else None
+
+    ref: NodeRef
+    merged_from: str | None = None
+    score: float | None = None
+    reasons: tuple[str, ...] = ()
+    #: True when this mention creates the node (no stored or earlier node had its id).
+    new: bool = False
+
+
 class EntityLinker:
     """Decides the node of each mention and adds the node records to the batch."""
 
-    def link(self, mentions: Sequence[Mention], nodes: list[NodeRecord]) -> list[NodeRef | None]:
-        """A node reference per mention (None for labels that mentions cannot create)."""
+    def __init__(self, known: KnownEntities | None = None, resolver: Resolver | None = None):
+        """known: the stored entities to resolve against (None: exact names only)."""
+        self.known = known
+        self.resolver = resolver or Resolver()
+
+    def link(self, mentions: Sequence[Mention], nodes: list[NodeRecord]) -> list[Link | None]:
+        """A link per mention (None for labels that mentions cannot create)."""
         index = {(n.label, n.id): n for n in nodes}
-        refs: list[NodeRef | None] = []
+        links: list[Link | None] = []
         for mention in mentions:
             name_prop = NAME_PROPERTY.get(mention.label)
             if mention.node_id:
-                refs.append(NodeRef(mention.label, mention.node_id))
+                links.append(Link(NodeRef(mention.label, mention.node_id)))
                 continue
             if name_prop is None or not normalise_for_key(mention.label, mention.text):
-                refs.append(None)
+                links.append(None)
                 continue
-            ref = NodeRef(mention.label, entity_id(mention.label, mention.text))
-            record = index.get((ref.label, ref.id))
+            own_id = entity_id(mention.label, mention.text)
+            link = Link(NodeRef(mention.label, own_id))
+            if (mention.label, own_id) not in index and not (self.known and self.known.has(mention.label, own_id)):
+                link = self._resolve(mention, own_id) or Link(link.ref, new=True)
+            record = index.get((link.ref.label, link.ref.id))
             if record is None:
-                record = NodeRecord(ref.label, ref.id, defaults={name_prop: mention.text})
-                if mention.label in ALIASED:
-                    record.props["alias_names"] = [mention.text]
+                record = NodeRecord(link.ref.label, link.ref.id, defaults={name_prop: self._name_of(link, mention)})
                 nodes.append(record)
-                index[(ref.label, ref.id)] = record
-            elif mention.label in ALIASED and mention.text not in record.props.setdefault("alias_names", []):
+                index[(link.ref.label, link.ref.id)] = record
+            if mention.label in ALIASED and mention.text not in record.props.setdefault("alias_names", []):
                 record.props["alias_names"].append(mention.text)
-            refs.append(ref)
-        return refs
+            if self.known is not None:
+                self.known.remember(EntityCandidate(link.ref.id, link.ref.label, self._name_of(link, mention), aliases=(mention.text,)))
+            links.append(link)
+        return links
+
+    def _name_of(self, link: Link, mention: Mention) -> str:
+        """The display name of the linked node (the stored one after a merge)."""
+        if link.merged_from and self.known is not None:
+            stored = self.known.get(link.ref.label, link.ref.id)
+            if stored is not None and stored.name:
+                return stored.name
+        return mention.text
+
+    def _resolve(self, mention: Mention, own_id: str) -> Link | None:
+        """An existing node of another name this mention denotes, if resolution finds one."""
+        if self.known is None or mention.label not in NAME_KIND:
+            return None
+        entity = EntityCandidate(None, mention.label, mention.text)
+        match = self.resolver.resolve(entity, self.known.candidates(entity, exclude_merging=own_id))
+        if match is None or match.node_id is None or match.node_id == own_id:
+            return None
+        return Link(NodeRef(mention.label, match.node_id), merged_from=own_id, score=match.score, reasons=tuple(match.reasons))

@@ -24,6 +24,7 @@ from ingest.doc_facts import facts_to_records
 from ingest.doc_rules import extract_facts
 from ingest.embed import Embedder
 from ingest.entities import EntityLinker
+from ingest.known_entities import KnownEntities
 from ingest.nlp.extract import Extractor
 from ingest.parse import ParsedDocument, discover, parse_file
 from ontology.errors import BadInput, KhubError
@@ -81,6 +82,18 @@ def document_id(source: str) -> str:
     return "doc-" + hashlib.sha1(source.encode("utf-8")).hexdigest()[:16]
 
 
+def context_around(text: str, start: int, end: int, width: int = 160) -> str:
+    """The words around a mention, cut at word boundaries."""
+    left = text.rfind(" ", 0, max(0, start - width)) + 1 if start > width else 0
+    right = text.find(" ", min(len(text), end + width))
+    return " ".join(text[left : right if right != -1 else len(text)].split())
+
+
+def entity_text(name: str, context: str) -> str:
+    """What an entity node's embedding encodes: its name, then where it was seen."""
+    return f"{name}: {context}" if context else name
+
+
 def content_hash(data: bytes) -> str:
     """The hash that tells whether a document changed."""
     return hashlib.sha256(data).hexdigest()
@@ -102,7 +115,7 @@ class IngestPipeline:
         self.embedder = embedder
         self.deadletter = deadletter
         self.extractor = extractor or Extractor()
-        self.linker = EntityLinker()
+        self.linker = EntityLinker(KnownEntities(store))
         self.max_bytes = max_bytes
         self.max_chunk_chars = max_chunk_chars
 
@@ -174,6 +187,16 @@ class IngestPipeline:
         result.status = "updated" if existing is not None else "added"
         return result
 
+    def _embed_entities(self, nodes: list[NodeRecord], context: dict[NodeRef, tuple[str, str]]) -> None:
+        """Give new entity nodes an embedding of their name in the context they were first seen
+        in (only when khub creates the node: later mentions do not move its vector)."""
+        records = [n for n in nodes if NodeRef(n.label, n.id) in context and "embedding" in self.store.ontology.node_types[n.label].properties]
+        if not records or self.embedder is None:
+            return
+        texts = [entity_text(*context[NodeRef(n.label, n.id)]) for n in records]
+        for record, vector in zip(records, self.embedder.embed(texts, "passage"), strict=True):
+            record.props["embedding"] = vector.tolist()
+
     def _write(self, parsed: ParsedDocument, doc_id: str, digest: str, stages: dict[str, float], replacing: bool = False) -> FileResult:
         tick = time.perf_counter()
         chunks = chunk_elements(parsed.elements, self.max_chunk_chars)
@@ -185,6 +208,7 @@ class IngestPipeline:
         edges: list[EdgeRecord] = []
         doc_ref = NodeRef("Document", doc_id)
         mention_count = relation_count = 0
+        entity_context: dict[NodeRef, tuple[str, str]] = {}  # new entities: name and where first seen
         languages: dict[str, int] = {}
         extractions = self.extractor.extract_many([c.text for c in chunks], parsed.language)
         for chunk, extraction in zip(chunks, extractions, strict=True):
@@ -201,33 +225,42 @@ class IngestPipeline:
                 NodeRecord("Chunk", chunk_ref.id, {"text": chunk.text, "position": chunk.position, "page": chunk.page, "language": extraction.language})
             )
             edges.append(EdgeRecord("HAS_CHUNK", doc_ref, chunk_ref, source_id=doc_id, extractor=EXTRACTOR_NAME))
-            refs = self.linker.link(extraction.mentions, nodes)
-            for mention, ref in zip(extraction.mentions, refs, strict=True):
-                if ref is None:
+            links = self.linker.link(extraction.mentions, nodes)
+            for mention, link in zip(extraction.mentions, links, strict=True):
+                if link is None:
                     continue
                 mention_count += 1
+                props: dict[str, Any] = {"char_start": chunk.start + mention.start, "char_end": chunk.start + mention.end, "mention_text": mention.text}
+                if link.marker:
+                    props["merged_from"] = [link.marker]
+                if link.new and link.ref not in entity_context:
+                    entity_context[link.ref] = (mention.text, context_around(chunk.text, mention.start, mention.end))
                 edges.append(
                     EdgeRecord(
                         "MENTIONS",
                         chunk_ref,
-                        ref,
-                        props={"char_start": chunk.start + mention.start, "char_end": chunk.start + mention.end, "mention_text": mention.text},
+                        link.ref,
+                        props=props,
                         source_id=doc_id,
                         extractor=f"{EXTRACTOR_NAME}:{mention.method}",
-                        confidence=mention.confidence,
+                        confidence=mention.confidence if link.score is None else round(mention.confidence * link.score, 4),
                     )
                 )
             for relation in extraction.relations:
-                subject, obj = refs[relation.subject], refs[relation.object]
+                subject, obj = links[relation.subject], links[relation.object]
                 if subject is None or obj is None:
                     continue
                 relation_count += 1
+                props = dict(relation.props)
+                merged = [m for m in (subject.marker, obj.marker) if m]
+                if merged:
+                    props["merged_from"] = merged
                 edges.append(
                     EdgeRecord(
                         relation.type,
-                        subject,
-                        obj,
-                        props=dict(relation.props),
+                        subject.ref,
+                        obj.ref,
+                        props=props,
                         source_id=doc_id,
                         extractor=f"{EXTRACTOR_NAME}:pattern",
                         confidence=relation.confidence,
@@ -240,6 +273,7 @@ class IngestPipeline:
             vectors = self.embedder.embed([c.text for c in chunks], "passage")
             for node, vector in zip((n for n in nodes if n.label == "Chunk"), vectors, strict=True):
                 node.props["embedding"] = vector.tolist()
+            self._embed_entities(nodes, entity_context)
         stages["embed"] = time.perf_counter() - tick
         tick = time.perf_counter()
         language = max(languages, key=languages.get) if languages else None

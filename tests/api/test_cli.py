@@ -99,3 +99,23 @@ def test_forget_a_document_from_the_command_line(khub_env: Path):
     assert json.loads(out)["nodes"] == {}  # nothing else supported anything of it
     code, out = run("forget", str(note))
     assert code == 0 and "nothing recorded from it" in out
+
+
+def test_unmerge_lists_and_splits_from_the_command_line(khub_env: Path):
+    (khub_env / "a.txt").write_text("Peter Brown, CTO of Acme Medical Systems, asked for a quote.", encoding="utf-8")
+    (khub_env / "b.txt").write_text("Jane Doe, Chief Financial Officer of ACME Medical System, approved the budget.", encoding="utf-8")
+    assert run("ingest", str(khub_env / "a.txt"), "--no-embed")[0] == 0
+    assert run("ingest", str(khub_env / "b.txt"), "--no-embed")[0] == 0
+    code, out = run("query", "MATCH (a:Account) RETURN a.id AS id", "--json")
+    (acme,) = [r["id"] for r in json.loads(out)]
+    code, out = run("unmerge", f"Account:{acme}", "--json")
+    assert code == 0, out
+    (merge,) = json.loads(out)
+    assert merge["names"] == ["ACME Medical System"]
+    code, out = run("unmerge", f"Account:{acme}", "ACME Medical System", "--json")
+    assert code == 0, out
+    assert json.loads(out)["split_off"] == f"Account:{merge['merged_from']}"
+    code, out = run("unmerge", f"Account:{acme}")
+    assert code == 0 and "no merges" in out
+    code, out = run("unmerge", "Account:nope", "x")
+    assert code == 1 and "no node Account:nope" in out

@@ -17,7 +17,7 @@ def test_name_variants_share_one_node_and_keep_their_aliases():
     assert entity_id("Contact", "Smith, John") == entity_id("Contact", "John Smith")
     assert entity_id("Account", "Acme Medical") != entity_id("Contact", "Acme Medical")
     nodes: list[NodeRecord] = []
-    refs = EntityLinker().link(
+    links = EntityLinker().link(
         [
             mention("Account", "Acme Medical, Inc."),
             mention("Account", "ACME MEDICAL"),
@@ -26,7 +26,8 @@ def test_name_variants_share_one_node_and_keep_their_aliases():
         ],
         nodes,
     )
-    assert refs[0] == refs[1] and refs[2].id == "us-900" and refs[3] is None
+    assert links[0].ref == links[1].ref and links[2].ref.id == "us-900" and links[3] is None
+    assert links[0].new and not links[1].new and not links[0].merged_from
     (acme,) = nodes
     assert acme.defaults == {"name": "Acme Medical, Inc."}
     assert acme.props["alias_names"] == ["Acme Medical, Inc.", "ACME MEDICAL"]
