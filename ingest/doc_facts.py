@@ -15,7 +15,8 @@ from typing import Any
 from graph.store import EdgeRecord, NodeRecord, NodeRef
 from graph.values import ValueRejected, normalise_datetime
 from ingest.doc_rules import DocFacts, FieldValue
-from ingest.entities import entity_id
+from ingest.entities import EntityLinker, entity_id
+from ingest.nlp.extract import Mention
 
 EXTRACTOR = "khub.doc_rules/1"
 
@@ -27,17 +28,33 @@ class FactRecords:
     nodes: list[NodeRecord] = field(default_factory=list)
     edges: list[EdgeRecord] = field(default_factory=list)
     document_props: dict[str, Any] = field(default_factory=dict)
+    #: Resolves party and buyer names against the graph (exact names only without it).
+    linker: EntityLinker | None = None
+    #: Per account ref: the `merged_from` markers its edges carry (when resolution merged it).
+    markers: dict[NodeRef, list[str]] = field(default_factory=dict)
 
 
 def _account(name: str, aliases: Iterable[str], records: FactRecords) -> NodeRef:
-    ref = NodeRef("Account", entity_id("Account", name))
     names = [name, *[a for a in aliases if a and a != name]]
-    records.nodes.append(NodeRecord("Account", ref.id, {"alias_names": names}, defaults={"name": name}))
-    return ref
+    link = records.linker.link([Mention("Account", name, 0, len(name), 1.0, "rule")], records.nodes)[0] if records.linker else None
+    if link is None:
+        ref = NodeRef("Account", entity_id("Account", name))
+        records.nodes.append(NodeRecord("Account", ref.id, {"alias_names": names}, defaults={"name": name}))
+        return ref
+    records.nodes.append(NodeRecord("Account", link.ref.id, {"alias_names": names}))
+    if link.marker:
+        records.markers.setdefault(link.ref, []).append(link.marker)
+    return link.ref
+
+
+def _edge(type_: str, src: NodeRef, dst: NodeRef, doc: NodeRef, value: FieldValue, records: FactRecords) -> None:
+    markers = records.markers.get(src, []) + records.markers.get(dst, [])
+    props = {"merged_from": markers} if markers else {}
+    records.edges.append(EdgeRecord(type_, src, dst, props, source_id=doc.id, extractor=EXTRACTOR, confidence=value.confidence))
 
 
 def _about(doc: NodeRef, target: NodeRef, value: FieldValue, records: FactRecords) -> None:
-    records.edges.append(EdgeRecord("ABOUT", doc, target, source_id=doc.id, extractor=EXTRACTOR, confidence=value.confidence))
+    _edge("ABOUT", doc, target, doc, value, records)
 
 
 def _contract(facts: DocFacts, doc: NodeRef, records: FactRecords) -> None:
@@ -92,14 +109,15 @@ def _tender(facts: DocFacts, doc: NodeRef, title: str | None, records: FactRecor
         name = value.value["name"] if isinstance(value.value, dict) else str(value.value)
         buyer = _account(name, [], records)
         _about(doc, buyer, value, records)
-        records.edges.append(EdgeRecord("HAS_OPPORTUNITY", buyer, opportunity, source_id=doc.id, extractor=EXTRACTOR, confidence=value.confidence))
+        _edge("HAS_OPPORTUNITY", buyer, opportunity, doc, value, records)
     if facts.first("publication_date"):
         records.document_props["document_date"] = str(facts.first("publication_date"))[:10]
 
 
-def facts_to_records(facts: DocFacts | None, doc: NodeRef, title: str | None) -> FactRecords:
-    """The nodes, edges and Document properties that `facts` imply (none for unknown types)."""
-    records = FactRecords()
+def facts_to_records(facts: DocFacts | None, doc: NodeRef, title: str | None, linker: EntityLinker | None = None) -> FactRecords:
+    """The nodes, edges and Document properties that `facts` imply (none for unknown types);
+    with a `linker`, account names are resolved against the graph like text mentions."""
+    records = FactRecords(linker=linker)
     if facts is None or not facts.fields:
         return records
     records.document_props["doc_type"] = facts.doc_type

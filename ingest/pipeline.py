@@ -214,7 +214,7 @@ class IngestPipeline:
         for chunk, extraction in zip(chunks, extractions, strict=True):
             languages[extraction.language] = languages.get(extraction.language, 0) + len(chunk.text)
         facts = extract_facts(document_text(parsed.elements), parsed.doc_type if parsed.doc_type != "transcript" else None)
-        fact_records = facts_to_records(facts, doc_ref, parsed.title)
+        fact_records = facts_to_records(facts, doc_ref, parsed.title, self.linker)
         nodes.extend(fact_records.nodes)
         edges.extend(fact_records.edges)
         stages["nlp"] = time.perf_counter() - tick
