@@ -123,6 +123,10 @@ class CypherGraphStore:
         """Create the constraints and indexes the ontology implies; return what was created."""
         return self.dialect.sync_schema(self.conn, self.ontology, cypher.META_LABEL)
 
+    def drop_unique(self, label: str, prop: str) -> bool:
+        """Drop a unique constraint the ontology no longer declares (values and lookups stay)."""
+        return self.dialect.drop_unique(self.conn, label, prop)
+
     def applied_ontology_version(self) -> str | None:
         """The ontology version last recorded in this graph."""
         rows = self.conn.run_read(cypher.GET_META)

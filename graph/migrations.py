@@ -36,6 +36,7 @@ from ontology.diff import (
     AddIndex,
     AddNodeType,
     Deprecate,
+    RemoveIndex,
     MigrationStep,
     OntologyDiff,
     RenameEdgeType,
@@ -125,6 +126,13 @@ def apply_migrations(store: CypherGraphStore, diff: OntologyDiff, new_ontology_v
         _rename_property(store, diff, step, report)
     _rekey_edges(store, diff, report)
     _backfill_fulltext(store, diff, report)
+
+    for step in diff.steps_of(RemoveIndex):
+        if step.safe and dry_run:
+            report.done.append(f"would {step.describe()}")
+        elif step.safe and store.drop_unique(step.owner, step.prop):
+            report.done.append(step.describe())
+            report.items_changed += 1
 
     for step in diff.steps_of(Deprecate):
         report.warnings.append(f"{step.element} is deprecated: {step.note}")

@@ -190,7 +190,8 @@ class RemoveProperty(MigrationStep):
 
 @dataclass(frozen=True)
 class RemoveIndex(MigrationStep):
-    """An index flag was dropped; the store keeps the index or constraint until dropped by hand."""
+    """An index flag was dropped. A node unique constraint is dropped by `khub ontology apply`;
+    other indexes stay in the store until dropped by hand."""
 
     owner: str
     prop: str
@@ -199,9 +200,12 @@ class RemoveIndex(MigrationStep):
 
     @property
     def safe(self) -> bool:
-        return False
+        # dropping a node uniqueness constraint loses nothing; other index kinds are left in place
+        return self.kind == "unique" and not self.is_edge
 
     def describe(self) -> str:
+        if self.safe:
+            return f"drop unique constraint on {_prop_ref(self.owner, self.prop, self.is_edge)} (values and lookups stay)"
         return f"drop {self.kind} on {_prop_ref(self.owner, self.prop, self.is_edge)} (the store keeps it; drop it by hand)"
 
 

@@ -67,6 +67,10 @@ class Dialect(Protocol):
         """Create missing constraints and indexes; return a line for each one created."""
         ...
 
+    def drop_unique(self, conn: SchemaRunner, label: str, prop: str) -> bool:
+        """Drop the unique constraint on `label.prop` (its lookup index stays); False if there was none."""
+        ...
+
 
 LOCK_PROPERTY = "_khub_lock"
 

@@ -68,6 +68,13 @@ class FalkorDBDialect:
         }
         return indexes, constraints
 
+    def drop_unique(self, conn: SchemaRunner, label: str, prop: str) -> bool:
+        _, constraints = self._existing(conn)
+        if (label, prop) not in constraints:
+            return False
+        conn.run_command("GRAPH.CONSTRAINT", "DROP", self.graph_name, "UNIQUE", "NODE", label, "PROPERTIES", 1, prop)
+        return True  # the exact-match index it needed stays
+
     def sync_schema(self, conn: SchemaRunner, ontology: Ontology, meta_label: str) -> list[str]:
         indexes, constraints = self._existing(conn)
         created: list[str] = []

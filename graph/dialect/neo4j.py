@@ -48,6 +48,15 @@ class Neo4jDialect:
     def unlock(self, var: str) -> str:
         return f"REMOVE {var}.{LOCK_PROPERTY}"
 
+    def drop_unique(self, conn: SchemaRunner, label: str, prop: str) -> bool:
+        name = index_name(label, prop, "unique")
+        if not conn.run_read("SHOW CONSTRAINTS YIELD name WHERE name = $name RETURN name", {"name": name}):
+            return False
+        conn.run_write(f"DROP CONSTRAINT {name} IF EXISTS")
+        # keep lookups fast: the constraint's backing index went with it
+        conn.run_write(f"CREATE INDEX {index_name(label, prop)} IF NOT EXISTS FOR (n:{quote(label)}) ON (n.{quote(prop)})")
+        return True
+
     def sync_schema(self, conn: SchemaRunner, ontology: Ontology, meta_label: str) -> list[str]:
         before = {r["name"] for r in conn.run_read("SHOW INDEXES YIELD name RETURN name")}
         before |= {r["name"] for r in conn.run_read("SHOW CONSTRAINTS YIELD name RETURN name")}

@@ -90,3 +90,16 @@ def test_source_ids_pass_through():
     assert source_id_of("event:e-17") == "event:e-17"
     assert source_id_of("doc-0123456789abcdef") == "doc-0123456789abcdef"
     assert source_id_of("https://example.com/t.pdf") == document_id("https://example.com/t.pdf")
+
+
+def test_two_files_with_the_same_bytes_are_two_documents_and_stay_unchanged(store, pipeline, tmp_path):
+    first, second = tmp_path / "mail-1" / "offer.txt", tmp_path / "mail-2" / "offer.txt"
+    for path in (first, second):
+        path.parent.mkdir()
+        path.write_text(B, encoding="utf-8")
+    assert [f.status for f in pipeline.ingest([first, second]).files] == ["added", "added"]
+    assert [f.status for f in pipeline.ingest([first, second]).files] == ["unchanged", "unchanged"]
+    # forgetting one copy keeps everything the other copy says
+    before = facts(store)
+    forget(store, str(first))
+    assert facts(store).keys() == before.keys()

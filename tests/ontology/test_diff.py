@@ -210,7 +210,8 @@ def test_deprecation_is_a_safe_warning(tmp_path: Path) -> None:
 def test_index_privacy_constraint_and_enum_changes(tmp_path: Path) -> None:
     def edit(d: dict[str, Any]) -> None:
         d["slots"]["industry"]["annotations"]["fulltext"] = True  # index added: safe
-        d["slots"]["sku"]["annotations"]["unique"] = False  # constraint dropped: reported
+        d["slots"]["sku"]["annotations"]["unique"] = False  # node constraint dropped: safe (values stay)
+        d["slots"]["clause_type"]["annotations"]["indexed"] = False  # lookup index dropped: reported
         d["slots"]["channel"]["annotations"]["privacy"] = "behavioural"  # none -> personal: stricter, safe
         d["slots"]["city"]["annotations"]["privacy"] = "none"  # personal -> none: needs review
         d["slots"]["probability"]["minimum_value"] = 0.1  # tighter bound: unsafe
@@ -220,11 +221,12 @@ def test_index_privacy_constraint_and_enum_changes(tmp_path: Path) -> None:
     diff = diff_ontologies(default_ontology(), variant(tmp_path, edit))
     assert set(diff.safe_steps) == {
         AddIndex("Account", "industry", "fulltext"),
+        RemoveIndex("Product", "sku", "unique"),
         ChangePrivacy("Event", "channel", "none", "behavioural"),
         ChangeEnum("TaskStatus", ("blocked",), ()),
     }
     assert set(diff.unsafe_steps) == {
-        RemoveIndex("Product", "sku", "unique"),
+        RemoveIndex("Clause", "clause_type", "indexed"),
         ChangePrivacy("Contact", "city", "location", "none"),
         ChangeConstraint("Opportunity", "probability", "minimum", 0, 0.1),
         ChangeEnum("IntentStatus", (), ("expired",)),

@@ -17,6 +17,7 @@ from ontology.diff import (
     RemoveProperty,
     RenameEdgeType,
     RenameNodeType,
+    RemoveIndex,
     RenameProperty,
     diff_ontologies,
 )
@@ -186,6 +187,30 @@ def test_new_unique_constraint_clash_is_refused(store: CypherGraphStore, tmp_pat
     report = apply_migrations(new, diff, "1.0.1")
     assert report.recorded and new.applied_ontology_version() == "1.0.1"
     assert new.stats().nodes == {"Zone": 2}
+
+
+def test_a_dropped_unique_flag_drops_the_constraint(store: CypherGraphStore, tmp_path: Path) -> None:
+    # (on a label of its own, so the shared test graph keeps its other constraints)
+    def unique_level(data: dict[str, Any]) -> None:
+        rename_class(data, "Region", "Zone2")
+        data["slots"]["level"]["annotations"]["unique"] = True
+
+    old_ontology = variant(tmp_path, unique_level, "1.0.1", "old.yaml")
+    new_ontology = variant(tmp_path, lambda d: rename_class(d, "Region", "Zone2"), "1.0.2", "new.yaml")
+    old = reopen(store, old_ontology)
+    old.sync_schema()
+    assert not old.upsert(nodes=[NodeRecord("Zone2", "z1", {"level": "city"})]).rejected
+    refused = old.upsert(nodes=[NodeRecord("Zone2", "z2", {"level": "city"})]).rejected
+    assert refused and "unique" in refused[0].reason
+    diff = diff_ontologies(old_ontology, new_ontology)
+    assert diff.steps == (RemoveIndex("Zone2", "level", "unique"),) and diff.steps[0].safe
+    new = reopen(store, new_ontology)
+    assert "would drop unique constraint on node property Zone2.level" in " ".join(apply_migrations(new, diff, "1.0.2", dry_run=True).done)
+    report = apply_migrations(new, diff, "1.0.2")
+    assert any("drop unique constraint on node property Zone2.level" in line for line in report.done)
+    assert not new.upsert(nodes=[NodeRecord("Zone2", "z2", {"level": "city"})]).rejected
+    assert [n.id for n in new.find("Zone2", "level", "city")] == ["z1", "z2"]
+    assert not new.drop_unique("Zone2", "level")  # already gone
 
 
 def test_renamed_fulltext_property_stays_searchable(store: CypherGraphStore, tmp_path: Path) -> None:
