@@ -14,10 +14,10 @@ from ontology.diff import (
     AddIndex,
     ChangeRange,
     OntologyDiff,
+    RemoveIndex,
     RemoveProperty,
     RenameEdgeType,
     RenameNodeType,
-    RemoveIndex,
     RenameProperty,
     diff_ontologies,
 )
