@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from ontology.intents import PathPattern
 
 from graph import cypher
 from graph.batch import PreparedBatch, edge_key, prepare_edges, prepare_nodes
 from graph.dialect import Dialect
+from graph.patterns import compile_pattern, pattern_query_params
 from graph.store import (
     DeleteResult,
     Edge,
@@ -22,6 +28,7 @@ from graph.store import (
     NodeRecord,
     NodeRef,
     Path,
+    PatternMatch,
     Rejected,
     ReleaseResult,
     Stats,
@@ -284,6 +291,12 @@ class CypherGraphStore:
             raise OntologyViolation(f"{ref.label}.{prop} is not a list property")
         rows = self.conn.run_write(cypher.remove_list_values(ref.label, prop), {"id": ref.id, "values": list(values)})
         return rows[0]["left"] if rows else 0
+
+    def match_pattern(self, pattern: PathPattern, now: datetime, since: datetime | None = None, subjects: Sequence[str] | None = None) -> list[PatternMatch]:
+        """Evidence of a declarative pattern (compiled by `graph.patterns`)."""
+        query, params = compile_pattern(pattern, self.ontology, now, since, subjects is not None)
+        rows = self.conn.run_read(query, {**params, **pattern_query_params(subjects)}, DEFAULT_READ_TIMEOUT)
+        return [PatternMatch(r["subject"], NodeRef(r["label"], r["evidence"]), r["at"], str(r["caption"]), dict(r["props"] or {})) for r in rows]
 
     def clear(self) -> None:
         """Delete every node and edge in batches (the schema stays)."""

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from ontology.intents import PathPattern
     from ontology.model import Ontology
 
 
@@ -159,6 +162,17 @@ class DeleteResult:
     edges_deleted: int = 0
 
 
+@dataclass(frozen=True)
+class PatternMatch:
+    """One piece of evidence a pattern found for a subject: its node, time and caption."""
+
+    subject: str
+    evidence: NodeRef
+    at: str | None
+    caption: str
+    props: dict[str, Any]
+
+
 @dataclass
 class ReleaseResult:
     """What withdrawing a source did to the edges and nodes it supported."""
@@ -296,6 +310,11 @@ class GraphStore(Protocol):
 
     def remove_list_values(self, ref: NodeRef, prop: str, values: Sequence[Any]) -> int:
         """Take `values` out of the list property `prop` of a node; returns how many values are left."""
+        ...
+
+    def match_pattern(self, pattern: PathPattern, now: datetime, since: datetime | None = None, subjects: Sequence[str] | None = None) -> list[PatternMatch]:
+        """The evidence `pattern` finds (for the given subject ids, or for every subject of its
+        label), dated between `since` and `now` when the pattern has a time."""
         ...
 
     def stats(self) -> Stats:

@@ -1,0 +1,117 @@
+"""Declarative graph patterns (`ontology.intents.PathPattern`) compiled to Cypher.
+
+Stewards describe a path from a subject to its evidence with typed steps and conditions;
+this module turns it into one query that both stores run: every edge of the path must hold
+now (no `valid_to` in the past), the evidence must fall in the time window when the pattern
+dates it, and each (subject, evidence) pair comes back once with its latest time.
+Condition values are parameters, normalised like stored values (dates, datetimes, enums).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from graph.dialect import quote
+from graph.values import ValueRejected, normalise_datetime, normalise_value
+from ontology.errors import OntologyViolation
+from ontology.intents import Condition, PathPattern
+from ontology.model import NODE_KEY, Ontology, Property
+
+#: Properties tried, in order, for a human-readable caption of an evidence node.
+CAPTION_PROPERTIES = ("name", "full_name", "title", "subject_line", "url", "serial", "text")
+
+
+class _Params:
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def add(self, value: Any) -> str:
+        name = f"p{len(self.values)}"
+        self.values[name] = value
+        return f"${name}"
+
+
+def _relative(prop: Property | None, now: datetime, days: float) -> str:
+    moment = now - timedelta(days=float(days))
+    if prop is not None and prop.range == "date":
+        return moment.date().isoformat()
+    return normalise_datetime(moment)
+
+
+def _value(prop: Property | None, value: Any) -> Any:
+    if prop is None:
+        return value
+    try:
+        return normalise_value(prop, value)
+    except ValueRejected as exc:
+        raise OntologyViolation(f"condition on {prop.name}: {exc}") from None
+
+
+def _condition(var: str, cond: Condition, props: dict[str, Property], now: datetime, params: _Params) -> str:
+    prop = props.get(cond.prop)
+    ref = f"{var}.{quote(cond.prop)}"
+    op = cond.op
+    if op == "exists":
+        return f"{ref} IS NOT NULL" if cond.value in (None, True) else f"{ref} IS NULL"
+    if op == "older_than_days":
+        return f"{ref} <= {params.add(_relative(prop, now, cond.value))}"
+    if op == "within_days":
+        return f"{ref} >= {params.add(_relative(prop, now, cond.value))}"
+    if op == "contains":
+        return f"toLower({ref}) CONTAINS {params.add(str(cond.value).lower())}"
+    if op == "contains_any":
+        return f"any(x IN {params.add([str(v).lower() for v in cond.value])} WHERE toLower({ref}) CONTAINS x)"
+    if op == "in":
+        return f"{ref} IN {params.add([_value(prop, v) for v in cond.value])}"
+    symbol = {"eq": "=", "ne": "<>", "gte": ">=", "gt": ">", "lte": "<=", "lt": "<"}[op]
+    return f"{ref} {symbol} {params.add(_value(prop, cond.value))}"
+
+
+def compile_pattern(pattern: PathPattern, ontology: Ontology, now: datetime, since: datetime | None, with_subjects: bool) -> tuple[str, dict[str, Any]]:
+    """The Cypher and parameters finding (subject, evidence) pairs of `pattern`.
+
+    With `with_subjects` the query starts from the subject ids in `$subjects`; otherwise from
+    every node of the subject's label. Rows: subject, label, evidence, at, caption, props.
+    """
+    params = _Params()
+    conds: list[str] = []
+    node_props = {label: dict(t.properties) for label, t in ontology.node_types.items()}
+    subject_props = node_props[pattern.subject]
+    start = f"(s:{quote(pattern.subject)} {{{NODE_KEY}: sid}})" if with_subjects else f"(s:{quote(pattern.subject)})"
+    path = start
+    conds += [_condition("s", c, subject_props, now, params) for c in pattern.subject_where]
+    now_param = params.add(normalise_datetime(now))
+    for i, step in enumerate(pattern.steps, start=1):
+        rel = f"[r{i}:{quote(step.edge)}]"
+        node = f"(n{i}:{quote(step.node)})"
+        path += f"-{rel}->{node}" if step.direction == "out" else f"<-{rel}-{node}"
+        conds += [_condition(f"n{i}", c, node_props[step.node], now, params) for c in step.where]
+        conds += [_condition(f"r{i}", c, dict(ontology.edge_types[step.edge].properties), now, params) for c in step.edge_where]
+        conds.append(f"(r{i}.valid_to IS NULL OR r{i}.valid_to > {now_param})")
+        conds.append(f"coalesce(r{i}.valid_from, '') <= {now_param}")
+    evidence = f"n{len(pattern.steps)}" if pattern.steps else "s"
+    time_expr = "null"
+    if pattern.time_property:
+        owner = f"r{len(pattern.steps)}" if pattern.time_on_edge else evidence
+        time_expr = f"{owner}.{quote(pattern.time_property)}"
+        if since is not None:
+            conds.append(f"{time_expr} >= {params.add(normalise_datetime(since))}")
+        conds.append(f"{time_expr} <= {now_param}")  # what has not happened yet is no evidence
+    evidence_props = node_props[pattern.evidence_label]
+    captions = [f"e.{quote(p)}" for p in CAPTION_PROPERTIES if p in evidence_props]
+    caption = f"coalesce({', '.join(captions)}, e.{NODE_KEY})" if captions else f"e.{NODE_KEY}"
+    extra = ", ".join(f"{quote(p)}: e.{quote(p)}" for p in pattern.return_props if p in evidence_props)
+    lines = ["UNWIND $subjects AS sid"] if with_subjects else []
+    lines.append(f"MATCH {path}")
+    if conds:
+        lines.append("WHERE " + " AND ".join(conds))
+    lines.append(f"WITH s, {evidence} AS e, {time_expr} AS at")
+    lines.append(f"RETURN s.{NODE_KEY} AS subject, labels(e)[0] AS label, e.{NODE_KEY} AS evidence, max(at) AS at, {caption} AS caption, {{{extra}}} AS props")
+    return "\n".join(lines), params.values
+
+
+def pattern_query_params(subjects: Sequence[str] | None) -> dict[str, Any]:
+    """The `$subjects` parameter, when the query starts from given subjects."""
+    return {"subjects": list(subjects)} if subjects is not None else {}

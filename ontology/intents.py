@@ -1,0 +1,372 @@
+"""Intent definitions: steward-edited YAML in `ontology/intents/`, one intent per file.
+
+An intent definition says which subject it is about (Account, Contact or Device), which
+signals raise it (each with a weight), how they combine (noisy-OR), the threshold, the time
+window and decay half-life of evidence, the cooldown between actions, the purposes the
+inference may serve, and the actions it triggers. Signals are declarative graph patterns over
+ontology types; `graph/patterns.py` compiles them to Cypher for each store, so stewards never
+write Cypher. Signal kinds:
+
+- `pattern`: evidence reached from the subject along a path of typed edges with conditions on
+  the nodes (e.g. web views of warranty terms by the account's contacts in the last 14 days);
+- `feature`: conditions on the subject's own properties (a device older than 8 years, a
+  maintenance overdue, telemetry features such as load intensity);
+- `policy`: a path to a Policy node (a subsidy in the subject's region, a tariff change), its
+  time being the policy's start;
+- `semantic`: chunks or events reached by a path whose text is close to the intent's example
+  phrases (EN and ZH) or that the message-intent classifier labels.
+
+`load_intents()` validates everything against the ontology (labels, edge types and their
+direction, properties, operators, weights) and reports every problem with file, line and
+element, like `khub ontology validate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from ontology.errors import SchemaInvalid, SchemaIssue
+from ontology.model import NODE_KEY, Ontology, default_ontology
+from ontology.yamlsource import Lines, line_of, load_yaml_with_lines
+
+INTENT_DIR = Path(__file__).resolve().parent / "intents"
+SUBJECT_LABELS = ("Account", "Contact", "Device")
+SIGNAL_KINDS = ("pattern", "feature", "policy", "semantic")
+DIRECTIONS = ("out", "in")
+#: Condition operators: comparisons with a value, and relative times in days before now.
+OPERATORS = ("eq", "ne", "in", "gte", "gt", "lte", "lt", "contains", "contains_any", "exists", "older_than_days", "within_days")
+ACTION_KINDS = ("task", "webhook")
+TASK_ROLES = ("sales", "service", "finance", "legal")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """`prop op value` on a node: eq/ne/in/gte/gt/lte/lt/contains/exists, or a relative time
+    (`older_than_days: 2920` = at least 8 years before now; `within_days: 14`)."""
+
+    prop: str
+    op: str
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One hop of a path: along `edge` (`out` = subject side is the edge's start) to a `node` label."""
+
+    edge: str
+    direction: str
+    node: str
+    where: tuple[Condition, ...] = ()
+    edge_where: tuple[Condition, ...] = ()
+
+
+@dataclass(frozen=True)
+class PathPattern:
+    """A path from the subject to the evidence (the last node; the subject itself when there are
+    no steps), with conditions; `time_property` of the evidence dates it (window and decay),
+    or of the last edge when `time_on_edge`."""
+
+    subject: str
+    steps: tuple[Step, ...] = ()
+    subject_where: tuple[Condition, ...] = ()
+    time_property: str | None = None
+    time_on_edge: bool = False
+    #: Evidence properties to return with each match (e.g. text for semantic signals).
+    return_props: tuple[str, ...] = ()
+
+    @property
+    def evidence_label(self) -> str:
+        """The label of the evidence nodes."""
+        return self.steps[-1].node if self.steps else self.subject
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One signal of an intent: its pattern, weight, and how many matches saturate it."""
+
+    id: str
+    kind: str
+    weight: float
+    pattern: PathPattern
+    at_least: int = 1
+    saturation: int = 1
+    describe: str = ""
+    #: semantic signals: example phrases (EN and ZH) and the cosine they must reach, or a classifier label
+    examples: tuple[str, ...] = ()
+    min_similarity: float = 0.5
+    classifier_label: str | None = None
+    #: Evidence older than this many days does not count (default: the intent's window).
+    window_days: int | None = None
+    #: True: the signal holds when the path finds NO evidence in the window (e.g. no app use in 14 days).
+    absent: bool = False
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """An action the intent triggers when it crosses its threshold."""
+
+    kind: str
+    role: str | None = None
+    title: str = ""
+    message: str = ""
+    url: str | None = None
+    secret_env: str | None = None
+    due_in_days: int = 3
+    max_attempts: int = 5
+
+
+@dataclass(frozen=True)
+class IntentDefinition:
+    """A steward-defined intent (see the module docstring)."""
+
+    id: str
+    version: int
+    subject: str
+    description_en: str
+    description_zh: str
+    threshold: float
+    window_days: int
+    half_life_days: float
+    cooldown_days: float
+    purposes: tuple[str, ...]
+    signals: tuple[Signal, ...]
+    actions: tuple[ActionSpec, ...] = ()
+    suggested_actions: tuple[str, ...] = ()
+    source: str = ""
+
+
+@dataclass
+class _Checker:
+    """Collects problems with their file, line and element."""
+
+    path: Path
+    lines: Lines
+    ontology: Ontology
+    issues: list[SchemaIssue] = field(default_factory=list)
+
+    def add(self, where: tuple[str, ...], message: str) -> None:
+        self.issues.append(SchemaIssue(str(self.path), line_of(self.lines, where), ".".join(where) or "(file)", message))
+
+    def number(self, data: Mapping[str, Any], key: str, where: tuple[str, ...], low: float, high: float, default: Any = None) -> float:
+        value = data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+            self.add((*where, key), f"must be a number in [{low}, {high}], got {value!r}")
+            return low
+        return float(value)
+
+    def properties(self, label: str) -> Mapping[str, Any]:
+        return self.ontology.node_types[label].properties if label in self.ontology.node_types else {}
+
+    def conditions(self, label: str, data: Any, where: tuple[str, ...], edge: bool = False) -> tuple[Condition, ...]:
+        if data is None:
+            return ()
+        if not isinstance(data, Mapping):
+            self.add(where, "must map property names to a value or {operator: value}")
+            return ()
+        out = []
+        props = self.ontology.edge_types[label].properties if edge else self.properties(label)
+        for prop, spec in data.items():
+            at = (*where, str(prop))
+            if prop != NODE_KEY and prop not in props:
+                self.add(at, f"{label} has no property {prop!r}")
+                continue
+            ops = spec if isinstance(spec, Mapping) else {"eq": spec}
+            for op, value in ops.items():
+                if op not in OPERATORS:
+                    self.add((*at, str(op)), f"unknown operator {op!r} (one of {', '.join(OPERATORS)})")
+                elif op in ("older_than_days", "within_days") and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+                    self.add((*at, str(op)), f"{op} takes a number of days, got {value!r}")
+                elif op in ("in", "contains_any") and not isinstance(value, list):
+                    self.add((*at, str(op)), f"{op!r} takes a list, got {value!r}")
+                else:
+                    out.append(Condition(str(prop), str(op), value))
+        return tuple(out)
+
+    def steps(self, subject: str, data: Any, where: tuple[str, ...]) -> tuple[Step, ...]:
+        if data is None:
+            return ()
+        if not isinstance(data, list):
+            self.add(where, "must be a list of steps {edge, direction, node, where}")
+            return ()
+        out: list[Step] = []
+        here = subject
+        for i, raw in enumerate(data):
+            at = (*where, str(i))
+            if not isinstance(raw, Mapping) or not {"edge", "node"} <= set(raw):
+                self.add(at, "a step needs at least edge and node")
+                return ()
+            edge_name, node, direction = str(raw["edge"]), str(raw["node"]), str(raw.get("direction", "out"))
+            edge = self.ontology.edge_types.get(edge_name)
+            if edge is None:
+                self.add((*at, "edge"), f"unknown edge type {edge_name!r}")
+                return ()
+            if node not in self.ontology.node_types:
+                self.add((*at, "node"), f"unknown node type {node!r}")
+                return ()
+            if direction not in DIRECTIONS:
+                self.add((*at, "direction"), f"direction is 'out' or 'in', got {direction!r}")
+                return ()
+            start, end = (here, node) if direction == "out" else (node, here)
+            if start not in edge.domain or end not in edge.range:
+                self.add(at, f"{edge_name} does not go from {start} to {end} (it goes from {'/'.join(edge.domain)} to {'/'.join(edge.range)})")
+                return ()
+            edge_where = self.conditions(edge_name, raw.get("edge_where"), (*at, "edge_where"), edge=True)
+            out.append(Step(edge_name, direction, node, self.conditions(node, raw.get("where"), (*at, "where")), edge_where))
+            here = node
+        return tuple(out)
+
+    def signal(self, subject: str, raw: Any, where: tuple[str, ...]) -> Signal | None:
+        if not isinstance(raw, Mapping) or "id" not in raw:
+            self.add(where, "a signal needs an id")
+            return None
+        kind = str(raw.get("kind", "pattern"))
+        if kind not in SIGNAL_KINDS:
+            self.add((*where, "kind"), f"unknown signal kind {kind!r} (one of {', '.join(SIGNAL_KINDS)})")
+            return None
+        steps = self.steps(subject, raw.get("path"), (*where, "path"))
+        if kind in ("pattern", "policy", "semantic") and not steps:
+            self.add((*where, "path"), f"a {kind} signal needs a path from the {subject} to its evidence")
+        if kind == "policy" and steps and steps[-1].node != "Policy":
+            self.add((*where, "path"), "a policy signal's path must end at a Policy")
+        evidence = steps[-1].node if steps else subject
+        time_property = raw.get("time")
+        time_on_edge = isinstance(time_property, str) and time_property.startswith("edge.")
+        if time_on_edge:
+            time_property = time_property[len("edge.") :]
+            if not steps or time_property not in self.ontology.edge_types[steps[-1].edge].properties:
+                self.add((*where, "time"), f"the last edge has no property {time_property!r}")
+                time_property = None
+        elif time_property is not None and time_property not in self.properties(evidence):
+            self.add((*where, "time"), f"{evidence} has no property {time_property!r}")
+            time_property = None
+        examples = tuple(str(x) for x in raw.get("examples", []) or [])
+        label = raw.get("classifier_label")
+        if kind == "semantic" and not examples and not label:
+            self.add(where, "a semantic signal needs example phrases or a classifier_label")
+        text_props = ("text",) if kind == "semantic" and "text" in self.properties(evidence) else ()
+        if kind == "semantic" and not text_props and "content" in self.properties(evidence):
+            text_props = ("content",)
+        pattern = PathPattern(
+            subject,
+            steps,
+            self.conditions(subject, raw.get("subject_where"), (*where, "subject_where")),
+            time_property,
+            time_on_edge,
+            text_props,
+        )
+        if kind == "feature" and not pattern.subject_where:
+            self.add(where, "a feature signal needs subject_where conditions")
+        at_least = int(raw.get("at_least", 1))
+        return Signal(
+            id=str(raw["id"]),
+            kind=kind,
+            weight=self.number(raw, "weight", where, 0.0, 1.0),
+            pattern=pattern,
+            at_least=at_least,
+            saturation=max(int(raw.get("saturation", at_least)), at_least),
+            describe=str(raw.get("describe", "")),
+            examples=examples,
+            min_similarity=self.number(raw, "min_similarity", where, 0.0, 1.0, 0.5),
+            classifier_label=str(label) if label else None,
+            window_days=int(self.number(raw, "window_days", where, 1, 3650)) if "window_days" in raw else None,
+            absent=bool(raw.get("absent", False)),
+        )
+
+    def action(self, raw: Any, where: tuple[str, ...]) -> ActionSpec | None:
+        if not isinstance(raw, Mapping) or raw.get("kind") not in ACTION_KINDS:
+            self.add(where, f"an action needs kind: {' or '.join(ACTION_KINDS)}")
+            return None
+        if raw["kind"] == "task" and raw.get("role") not in TASK_ROLES:
+            self.add((*where, "role"), f"a task goes to one of {', '.join(TASK_ROLES)}, got {raw.get('role')!r}")
+        if raw["kind"] == "webhook" and not str(raw.get("url", "")).startswith(("http://", "https://")):
+            self.add((*where, "url"), f"a webhook needs an http(s) url, got {raw.get('url')!r}")
+        return ActionSpec(
+            kind=str(raw["kind"]),
+            role=raw.get("role"),
+            title=str(raw.get("title", "")),
+            message=str(raw.get("message", "")),
+            url=raw.get("url"),
+            secret_env=raw.get("secret_env"),
+            due_in_days=int(raw.get("due_in_days", 3)),
+            max_attempts=int(raw.get("max_attempts", 5)),
+        )
+
+
+def parse_intent(path: Path, ontology: Ontology | None = None) -> tuple[IntentDefinition | None, list[SchemaIssue]]:
+    """Read one intent file; the definition (None when unusable) and every problem found."""
+    ontology = ontology or default_ontology()
+    data, lines, duplicates = load_yaml_with_lines(path)
+    check = _Checker(path, lines, ontology)
+    for where, _line in duplicates:
+        check.add(where, "key given twice")
+    if not isinstance(data, Mapping):
+        check.add((), "an intent file holds one mapping (id, subject, signals, ...)")
+        return None, check.issues
+    for key in ("id", "subject", "signals", "threshold"):
+        if key not in data:
+            check.add((key,), "missing")
+    subject = str(data.get("subject", ""))
+    if subject not in SUBJECT_LABELS:
+        check.add(("subject",), f"the subject is one of {', '.join(SUBJECT_LABELS)}, got {subject!r}")
+        return None, check.issues
+    raw_signals = data.get("signals") or []
+    signals = [check.signal(subject, raw, ("signals", str(i))) for i, raw in enumerate(raw_signals)]
+    ids = [s.id for s in signals if s]
+    for dup in {i for i in ids if ids.count(i) > 1}:
+        check.add(("signals",), f"signal id {dup!r} is used twice")
+    actions = [check.action(raw, ("actions", str(i))) for i, raw in enumerate(data.get("actions") or [])]
+    description = data.get("description") or {}
+    purposes = tuple(str(p) for p in data.get("purposes", []) or [])
+    if not purposes:
+        check.add(("purposes",), "name the purposes this inference may serve (e.g. service, marketing)")
+    definition = IntentDefinition(
+        id=str(data.get("id", "")),
+        version=int(data.get("version", 1)),
+        subject=subject,
+        description_en=str(description.get("en", "")) if isinstance(description, Mapping) else str(description),
+        description_zh=str(description.get("zh", "")) if isinstance(description, Mapping) else "",
+        threshold=check.number(data, "threshold", (), 0.0, 1.0),
+        window_days=int(check.number(data, "window_days", (), 1, 3650, 30)),
+        half_life_days=check.number(data, "half_life_days", (), 0.1, 3650, 14),
+        cooldown_days=check.number(data, "cooldown_days", (), 0, 3650, 7),
+        purposes=purposes,
+        signals=tuple(s for s in signals if s),
+        actions=tuple(a for a in actions if a),
+        suggested_actions=tuple(str(a) for a in data.get("suggested_actions", []) or []),
+        source=str(path),
+    )
+    if not definition.signals:
+        check.add(("signals",), "an intent needs at least one usable signal")
+    return (definition if not check.issues else None), check.issues
+
+
+def load_intents(paths: Iterable[Path] | None = None, ontology: Ontology | None = None) -> list[IntentDefinition]:
+    """Load and validate intent files (default: every `ontology/intents/*.yaml`); `SchemaInvalid`
+    lists every problem of every file."""
+    files = sorted(paths) if paths is not None else sorted(INTENT_DIR.glob("*.yaml"))
+    definitions: list[IntentDefinition] = []
+    issues: list[SchemaIssue] = []
+    seen: dict[str, str] = {}
+    for path in files:
+        definition, problems = parse_intent(path, ontology)
+        issues += problems
+        if definition is None:
+            continue
+        if definition.id in seen:
+            issues.append(SchemaIssue(str(path), 1, "id", f"intent {definition.id!r} is also defined in {seen[definition.id]}"))
+            continue
+        seen[definition.id] = str(path)
+        definitions.append(definition)
+    if issues:
+        raise SchemaInvalid(issues)
+    return definitions
+
+
+@lru_cache(maxsize=1)
+def default_intents() -> tuple[IntentDefinition, ...]:
+    """The shipped intent catalogue, loaded once."""
+    return tuple(load_intents())

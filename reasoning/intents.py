@@ -1,0 +1,339 @@
+"""The intent engine: definitions + graph evidence → scored Intent nodes with evidence and words.
+
+For each intent definition (`ontology.intents`), every signal's pattern runs on the store
+(compiled by `graph.patterns`); subjects with any positive evidence are scored
+(`reasoning.scoring`: decay, strength, noisy-OR). A subject at or over the threshold gets an
+Intent node `intent-<type>-<subject>`:
+
+    (Intent)-[:OF]->(subject)   (Intent)-[:OF_TYPE]->(IntentType)
+    (Intent)-[:SUPPORTED_BY {weight, contribution, signal}]->(evidence)
+
+with status new (first crossing) → active (still over on a later refresh) → expired (fell
+under); dismissed and acted are set by people and kept. Evidence that no longer supports the
+intent has its SUPPORTED_BY edge closed (valid time), so history stays queryable. The
+explanation (one sentence per signal) is stored on the node and returned by `explain`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from graph.store import EdgeRecord, GraphStore, NodeRecord, NodeRef, PatternMatch
+from graph.values import normalise_datetime
+from ontology.intents import IntentDefinition, Signal, default_intents
+from reasoning import scoring
+
+ENGINE = "khub.reasoning/1"
+#: Statuses people set; a refresh updates the score but keeps them.
+PEOPLE_STATUSES = ("dismissed", "acted")
+
+
+@dataclass
+class Evidence:
+    """A piece of evidence of one signal, with its decayed weight and its share of the score."""
+
+    ref: NodeRef
+    caption: str
+    at: str | None
+    weight: float
+    contribution: float = 0.0
+
+
+@dataclass
+class SignalScore:
+    """How one signal did for one subject."""
+
+    signal: Signal
+    strength: float
+    contribution: float = 0.0
+    evidence: list[Evidence] = field(default_factory=list)
+
+    def sentence(self) -> str:
+        """The signal's part of the explanation, in words."""
+        what = self.signal.describe or self.signal.id.replace("_", " ")
+        if self.signal.absent:
+            found = f"none in the last {self.signal.window_days} days" if self.signal.window_days else "none found"
+        else:
+            shown = ", ".join(e.caption for e in self.evidence[:3]) + (f" and {len(self.evidence) - 3} more" if len(self.evidence) > 3 else "")
+            found = f"{len(self.evidence)} found ({shown})"
+        return f"{what}: {found}; strength {self.strength:.2f} × weight {self.signal.weight:.2f} gives {self.contribution:.2f} of the score"
+
+
+@dataclass
+class IntentScore:
+    """One definition scored for one subject."""
+
+    definition: IntentDefinition
+    subject: NodeRef
+    score: float
+    signals: list[SignalScore]
+
+    @property
+    def intent_id(self) -> str:
+        """The id of the Intent node for this type and subject."""
+        return f"intent-{self.definition.id}-{self.subject.id}"
+
+    @property
+    def fires(self) -> bool:
+        """True at or over the definition's threshold."""
+        return self.score >= self.definition.threshold
+
+    def explanation(self) -> list[str]:
+        """One sentence per signal that counted, strongest first, then the verdict."""
+        lines = [s.sentence() for s in sorted(self.signals, key=lambda s: -s.contribution) if s.strength > 0]
+        verdict = "over" if self.fires else "under"
+        lines.append(f"score {self.score:.2f} is {verdict} the threshold {self.definition.threshold:.2f} of {self.definition.id}")
+        return lines
+
+
+@dataclass
+class RefreshReport:
+    """What a refresh did."""
+
+    scored: int = 0
+    fired: list[IntentScore] = field(default_factory=list)
+    new: list[str] = field(default_factory=list)
+    expired: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+class IntentEngine:
+    """Scores intent definitions on a store and keeps Intent nodes up to date."""
+
+    def __init__(
+        self,
+        store: GraphStore,
+        definitions: Sequence[IntentDefinition] | None = None,
+        embedder: Any | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_fired: Callable[[IntentScore, str], None] | None = None,
+    ):
+        """embedder: for semantic signals (`ingest.embed.Embedder`); on_fired(score, status) is
+        called for every intent written at or over its threshold (actions hook in here)."""
+        self.store = store
+        self.definitions = list(definitions if definitions is not None else default_intents())
+        self.embedder = embedder
+        self.clock = clock
+        self.on_fired = on_fired
+        self._example_vectors: dict[str, np.ndarray] = {}
+
+    # ------------------------------------------------------------------ scoring
+    def score(self, definition: IntentDefinition, subjects: Sequence[str] | None = None, warnings: list[str] | None = None) -> list[IntentScore]:
+        """Score one definition for the given subject ids (default: every subject with evidence)."""
+        now = self.clock()
+        found: dict[str, list[PatternMatch]] = {}
+        candidates: set[str] = set()
+        for signal in definition.signals:
+            if signal.absent:
+                continue
+            matches = self._matches(definition, signal, now, subjects, warnings)
+            found[signal.id] = matches
+            candidates |= {m.subject for m in matches}
+        if not candidates:
+            return []
+        ordered = sorted(candidates)
+        for signal in definition.signals:
+            if signal.absent:
+                found[signal.id] = self._matches(definition, signal, now, ordered, warnings)
+        results = []
+        for subject in ordered:
+            signal_scores = []
+            for signal in definition.signals:
+                evidence = [
+                    Evidence(m.evidence, m.caption, m.at, scoring.decay(scoring.age_days(m.at, now), definition.half_life_days))
+                    for m in found[signal.id]
+                    if m.subject == subject
+                ]
+                value = scoring.strength([e.weight for e in evidence], signal.at_least, signal.saturation, signal.absent)
+                signal_scores.append(SignalScore(signal, value, evidence=[] if signal.absent else evidence))
+            terms = [s.signal.weight * s.strength for s in signal_scores]
+            total = scoring.noisy_or(terms)
+            for signal_score, share in zip(signal_scores, scoring.contributions(terms), strict=True):
+                signal_score.contribution = share
+                weight_sum = sum(e.weight for e in signal_score.evidence)
+                for e in signal_score.evidence:
+                    e.contribution = share * e.weight / weight_sum if weight_sum else 0.0
+            results.append(IntentScore(definition, NodeRef(definition.subject, subject), total, signal_scores))
+        return results
+
+    def _matches(self, definition: IntentDefinition, signal: Signal, now: datetime, subjects: Sequence[str] | None, warnings: list[str] | None) -> list[PatternMatch]:
+        window = signal.window_days or definition.window_days
+        since = now - timedelta(days=window) if signal.pattern.time_property else None
+        matches = self.store.match_pattern(signal.pattern, now, since, subjects)
+        if signal.kind == "semantic":
+            matches = self._semantic_filter(signal, matches, warnings)
+        return matches
+
+    def _semantic_filter(self, signal: Signal, matches: list[PatternMatch], warnings: list[str] | None) -> list[PatternMatch]:
+        """Keep the matches whose text is close to the signal's example phrases."""
+        if not signal.examples:
+            if warnings is not None:
+                warnings.append(f"signal {signal.id}: classifier labels are not wired yet; skipped")
+            return []
+        if self.embedder is None:
+            if warnings is not None:
+                warnings.append(f"signal {signal.id}: semantic signals need an embedder; skipped")
+            return []
+        texts = [next((str(v) for v in m.props.values() if v), "") for m in matches]
+        keep = [i for i, t in enumerate(texts) if t]
+        if not keep:
+            return []
+        key = "\x00".join(signal.examples)
+        if key not in self._example_vectors:
+            self._example_vectors[key] = np.asarray(self.embedder.embed(list(signal.examples), "query"), dtype=np.float32)
+        examples = self._example_vectors[key]
+        vectors = np.asarray(self.embedder.embed([texts[i] for i in keep], "passage"), dtype=np.float32)
+        best = (vectors @ examples.T).max(axis=1)
+        return [matches[i] for i, sim in zip(keep, best, strict=True) if sim >= signal.min_similarity]
+
+    # ------------------------------------------------------------------ writing
+    def refresh(self, subjects: dict[str, Sequence[str]] | None = None, definitions: Iterable[str] | None = None) -> RefreshReport:
+        """Re-score (all definitions, or those named) for the given subjects per label (default:
+        every subject) and write the Intent nodes; returns what changed."""
+        report = RefreshReport()
+        wanted = set(definitions) if definitions is not None else None
+        for definition in self.definitions:
+            if wanted is not None and definition.id not in wanted:
+                continue
+            ids = None if subjects is None else list(subjects.get(definition.subject, []))
+            if ids is not None and not ids:
+                continue
+            scores = self.score(definition, ids, report.warnings)
+            report.scored += len(scores)
+            for result in scores:
+                status = self._write(result, report)
+                if result.fires:
+                    report.fired.append(result)
+                    if self.on_fired is not None:
+                        self.on_fired(result, status)
+            self._expire_unscored(definition, {s.subject.id for s in scores}, ids, report)
+        return report
+
+    def _write(self, result: IntentScore, report: RefreshReport) -> str:
+        now = normalise_datetime(self.clock())
+        ref = NodeRef("Intent", result.intent_id)
+        existing = self.store.get(ref)
+        old_status = existing.props.get("intent_status") if existing else None
+        if not result.fires:
+            if old_status in ("new", "active"):
+                self._set(ref, result, "expired", now)
+                report.expired.append(result.intent_id)
+            return old_status or "none"
+        if old_status in PEOPLE_STATUSES:
+            status = old_status
+        elif old_status in ("new", "active"):
+            status = "active"
+        else:
+            status = "new"
+            report.new.append(result.intent_id)
+        definition = result.definition
+        type_ref = NodeRef("IntentType", definition.id)
+        props = {
+            "confidence_score": round(result.score, 4),
+            "intent_status": status,
+            "last_seen": now,
+            "purposes": list(definition.purposes),
+            "explanation": "\n".join(result.explanation()),
+            "score_history": [f"{now}={result.score:.4f}"],
+        }
+        defaults = {"first_seen": now, "detected_at": now}
+        if status == "new" and old_status is not None:  # crossed again after expiring
+            props["detected_at"] = now
+        nodes = [
+            NodeRecord("IntentType", definition.id, {"name": definition.id, "description": definition.description_en, "label_zh": definition.description_zh}),
+            NodeRecord("Intent", ref.id, props, defaults=defaults),
+        ]
+        by_evidence: dict[NodeRef, dict[str, Any]] = defaultdict(lambda: {"weight": 0.0, "contribution": 0.0, "signals": []})
+        for signal_score in result.signals:
+            for e in signal_score.evidence:
+                entry = by_evidence[e.ref]
+                entry["weight"] = max(entry["weight"], signal_score.signal.weight)
+                entry["contribution"] += e.contribution
+                entry["signals"].append(signal_score.signal.id)
+        edges = [
+            EdgeRecord("OF", ref, result.subject, source_id=ref.id, extractor=ENGINE),
+            EdgeRecord("OF_TYPE", ref, type_ref, source_id=ref.id, extractor=ENGINE),
+        ]
+        for evidence_ref, entry in by_evidence.items():
+            props_e = {"weight": entry["weight"], "contribution": round(entry["contribution"], 4), "signal": ",".join(dict.fromkeys(entry["signals"]))}
+            edges.append(EdgeRecord("SUPPORTED_BY", ref, evidence_ref, props_e, source_id=ref.id, extractor=ENGINE, confidence=round(result.score, 4)))
+        written = self.store.upsert(nodes, edges)
+        for rejected in written.rejected:
+            report.warnings.append(f"{result.intent_id}: {rejected.item}: {rejected.reason}")
+        self._close_stale_evidence(ref, set(by_evidence), now)
+        return status
+
+    def _set(self, ref: NodeRef, result: IntentScore, status: str, now: str) -> None:
+        self.store.upsert(
+            [
+                NodeRecord(
+                    "Intent",
+                    ref.id,
+                    {
+                        "confidence_score": round(result.score, 4),
+                        "intent_status": status,
+                        "explanation": "\n".join(result.explanation()),
+                        "score_history": [f"{now}={result.score:.4f}"],
+                    },
+                )
+            ]
+        )
+
+    def _close_stale_evidence(self, ref: NodeRef, current: set[NodeRef], now: str) -> None:
+        held = self.store.neighbourhood(ref, hops=1, edge_types=["SUPPORTED_BY"], as_of=now, limit=10_000)
+        stale = [e for e in held.edges if e.type == "SUPPORTED_BY" and e.dst not in current]
+        if stale:
+            self.store.upsert(edges=[EdgeRecord("SUPPORTED_BY", ref, e.dst, source_id=ref.id, extractor=ENGINE, valid_to=now) for e in stale])
+
+    def _expire_unscored(self, definition: IntentDefinition, scored: set[str], subjects: Sequence[str] | None, report: RefreshReport) -> None:
+        """Intents of this type whose subject has no evidence at all any more expire too."""
+        live = self.store.find("Intent", "intent_status", "new", limit=100_000) + self.store.find("Intent", "intent_status", "active", limit=100_000)
+        prefix = f"intent-{definition.id}-"
+        for node in live:
+            if not node.id.startswith(prefix):
+                continue
+            subject = node.id[len(prefix) :]
+            if subject in scored or (subjects is not None and subject not in subjects):
+                continue
+            self.store.upsert([NodeRecord("Intent", node.id, {"intent_status": "expired", "confidence_score": 0.0})])
+            report.expired.append(node.id)
+
+    # ------------------------------------------------------------------ reading
+    def explain(self, intent_id: str) -> dict[str, Any]:
+        """The intent's score, status, sentences, and each piece of evidence with its contribution."""
+        ref = NodeRef("Intent", intent_id)
+        node = self.store.get(ref)
+        if node is None:
+            from ontology.errors import NotFound
+
+            raise NotFound(f"no intent {intent_id}")
+        around = self.store.neighbourhood(ref, hops=1, edge_types=["SUPPORTED_BY", "OF", "OF_TYPE"], as_of=normalise_datetime(self.clock()), limit=10_000)
+        nodes = {n.ref: n for n in around.nodes}
+        evidence = []
+        subject = None
+        for edge in around.edges:
+            if edge.type == "OF":
+                subject = str(edge.dst)
+            elif edge.type == "SUPPORTED_BY":
+                target = nodes.get(edge.dst)
+                caption = next((str(target.props[p]) for p in ("name", "full_name", "title", "subject_line", "url", "serial") if target and target.props.get(p)), edge.dst.id)
+                evidence.append(
+                    {"node": str(edge.dst), "caption": caption, "signal": edge.props.get("signal"), "contribution": edge.props.get("contribution"), "weight": edge.props.get("weight")}
+                )
+        evidence.sort(key=lambda e: -(e["contribution"] or 0))
+        return {
+            "intent": intent_id,
+            "subject": subject,
+            "score": node.props.get("confidence_score"),
+            "status": node.props.get("intent_status"),
+            "purposes": node.props.get("purposes"),
+            "explanation": (node.props.get("explanation") or "").splitlines(),
+            "evidence": evidence,
+            "score_history": node.props.get("score_history") or [],
+        }
