@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from graph.patterns import CAPTION_PROPERTIES
 from graph.store import EdgeRecord, GraphStore, NodeRecord, NodeRef, PatternMatch
 from graph.values import normalise_datetime
 from ontology.intents import IntentDefinition, Signal, default_intents
@@ -162,7 +163,9 @@ class IntentEngine:
             results.append(IntentScore(definition, NodeRef(definition.subject, subject), total, signal_scores))
         return results
 
-    def _matches(self, definition: IntentDefinition, signal: Signal, now: datetime, subjects: Sequence[str] | None, warnings: list[str] | None) -> list[PatternMatch]:
+    def _matches(
+        self, definition: IntentDefinition, signal: Signal, now: datetime, subjects: Sequence[str] | None, warnings: list[str] | None
+    ) -> list[PatternMatch]:
         window = signal.window_days or definition.window_days
         since = now - timedelta(days=window) if signal.pattern.time_property else None
         matches = self.store.match_pattern(signal.pattern, now, since, subjects)
@@ -322,9 +325,15 @@ class IntentEngine:
                 subject = str(edge.dst)
             elif edge.type == "SUPPORTED_BY":
                 target = nodes.get(edge.dst)
-                caption = next((str(target.props[p]) for p in ("name", "full_name", "title", "subject_line", "url", "serial") if target and target.props.get(p)), edge.dst.id)
+                captions = [str(target.props[p]) for p in CAPTION_PROPERTIES if target and target.props.get(p)]
                 evidence.append(
-                    {"node": str(edge.dst), "caption": caption, "signal": edge.props.get("signal"), "contribution": edge.props.get("contribution"), "weight": edge.props.get("weight")}
+                    {
+                        "node": str(edge.dst),
+                        "caption": captions[0] if captions else edge.dst.id,
+                        "signal": edge.props.get("signal"),
+                        "contribution": edge.props.get("contribution"),
+                        "weight": edge.props.get("weight"),
+                    }
                 )
         evidence.sort(key=lambda e: -(e["contribution"] or 0))
         return {

@@ -88,7 +88,8 @@ def test_absent_signal_and_operators(store):
     student, keen = NodeRef("Contact", "student-1"), NodeRef("Contact", "student-2")
     nodes = [NodeRecord("Contact", student.id, {"full_name": "Student One"}), NodeRecord("Contact", keen.id, {"full_name": "Student Two"})]
     edges = []
-    for who, events in {student: [("survey", 2, "2026-11-25T10:00:00Z")], keen: [("survey", 2, "2026-11-25T10:00:00Z"), ("app_usage", None, "2026-11-28T10:00:00Z")]}.items():
+    survey, app = ("survey", 2, "2026-11-25T10:00:00Z"), ("app_usage", None, "2026-11-28T10:00:00Z")
+    for who, events in {student: [survey], keen: [survey, app]}.items():
         for i, (kind, score, at) in enumerate(events):
             event = NodeRef("Event", f"{who.id}-{kind}-{i}")
             nodes.append(NodeRecord("Event", event.id, {"event_type": kind, "occurred_at": at, "score_value": score}))
@@ -106,10 +107,14 @@ def test_semantic_signal_with_the_real_embedder(store):
     load_demo_world(store)
     doc, chunk = NodeRef("Document", "minutes-1"), NodeRef("Chunk", "minutes-1#0")
     store.upsert(
-        [NodeRecord("Document", doc.id, {"title": "Board minutes"}), NodeRecord("Chunk", chunk.id, {"text": "The board has approved the budget for new scanners."})],
+        [
+            NodeRecord("Document", doc.id, {"title": "Board minutes"}),
+            NodeRecord("Chunk", chunk.id, {"text": "The board has approved the budget for new scanners."}),
+        ],
         [EdgeRecord("ABOUT", doc, NodeRef("Account", "renji-hospital")), EdgeRecord("HAS_CHUNK", doc, chunk)],
     )
-    result = engine(store, embedder=SentenceTransformerEmbedder()).score(next(d for d in default_intents() if d.id == "budget_loosening"), ["renji-hospital"])[0]
+    budget = next(d for d in default_intents() if d.id == "budget_loosening")
+    result = engine(store, embedder=SentenceTransformerEmbedder()).score(budget, ["renji-hospital"])[0]
     semantic = next(s for s in result.signals if s.signal.id == "budget_approved")
     found = {e.ref.id for e in semantic.evidence}
     assert chunk.id in found and "tender-renji-2026-041#1" in found  # "预算金额：人民币120万元" is an example phrase too
