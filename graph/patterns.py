@@ -65,6 +65,10 @@ def _condition(var: str, cond: Condition, props: dict[str, Property], now: datet
         return f"any(x IN {params.add([str(v).lower() for v in cond.value])} WHERE toLower({ref}) CONTAINS x)"
     if op == "in":
         return f"{ref} IN {params.add([_value(prop, v) for v in cond.value])}"
+    if op == "not_in":  # a missing value is not in the list
+        return f"({ref} IS NULL OR NOT {ref} IN {params.add([_value(prop, v) for v in cond.value])})"
+    if op == "ne":  # a missing value differs
+        return f"({ref} IS NULL OR {ref} <> {params.add(_value(prop, cond.value))})"
     symbol = {"eq": "=", "ne": "<>", "gte": ">=", "gt": ">", "lte": "<=", "lt": "<"}[op]
     return f"{ref} {symbol} {params.add(_value(prop, cond.value))}"
 

@@ -38,15 +38,17 @@ SUBJECT_LABELS = ("Account", "Contact", "Device")
 SIGNAL_KINDS = ("pattern", "feature", "policy", "semantic")
 DIRECTIONS = ("out", "in")
 #: Condition operators: comparisons with a value, and relative times in days before now.
-OPERATORS = ("eq", "ne", "in", "gte", "gt", "lte", "lt", "contains", "contains_any", "exists", "older_than_days", "within_days")
+OPERATORS = ("eq", "ne", "in", "not_in", "gte", "gt", "lte", "lt", "contains", "contains_any", "exists", "older_than_days", "within_days")
 ACTION_KINDS = ("task", "webhook")
 TASK_ROLES = ("sales", "service", "finance", "legal")
 
 
 @dataclass(frozen=True)
 class Condition:
-    """`prop op value` on a node: eq/ne/in/gte/gt/lte/lt/contains/exists, or a relative time
-    (`older_than_days: 2920` = at least 8 years before now; `within_days: 14`)."""
+    """`prop op value` on a node or edge: eq, ne, in, not_in, gte, gt, lte, lt, contains,
+    contains_any (case-insensitive), exists, or a relative time (`older_than_days: 2920` = at
+    least 8 years before now; `within_days: 14`). A missing value fails every test except
+    `ne`, `not_in` and `exists: false`."""
 
     prop: str
     op: str
@@ -180,7 +182,7 @@ class _Checker:
                     self.add((*at, str(op)), f"unknown operator {op!r} (one of {', '.join(OPERATORS)})")
                 elif op in ("older_than_days", "within_days") and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
                     self.add((*at, str(op)), f"{op} takes a number of days, got {value!r}")
-                elif op in ("in", "contains_any") and not isinstance(value, list):
+                elif op in ("in", "not_in", "contains_any") and not isinstance(value, list):
                     self.add((*at, str(op)), f"{op!r} takes a list, got {value!r}")
                 else:
                     out.append(Condition(str(prop), str(op), value))
