@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 from graph import cypher
 from graph.batch import PreparedBatch, edge_key, prepare_edges, prepare_nodes
 from graph.dialect import Dialect
-from graph.patterns import compile_pattern, pattern_query_params
+from graph.patterns import compile_pattern, compile_touched, pattern_query_params
 from graph.store import (
     DeleteResult,
     Edge,
@@ -297,6 +297,16 @@ class CypherGraphStore:
         query, params = compile_pattern(pattern, self.ontology, now, since, subjects is not None)
         rows = self.conn.run_read(query, {**params, **pattern_query_params(subjects)}, DEFAULT_READ_TIMEOUT)
         return [PatternMatch(r["subject"], NodeRef(r["label"], r["evidence"]), r["at"], str(r["caption"]), dict(r["props"] or {})) for r in rows]
+
+    def subjects_touched(self, pattern: PathPattern, label: str, ids: Sequence[str]) -> list[str]:
+        """Subjects whose pattern goes through the touched nodes (see `graph.patterns.compile_touched`)."""
+        positions = [0] if pattern.subject == label else []
+        positions += [i for i, step in enumerate(pattern.steps, start=1) if step.node == label]
+        found: set[str] = set()
+        for position in positions:
+            rows = self.conn.run_read(compile_touched(pattern, position), {"ids": list(ids)}, DEFAULT_READ_TIMEOUT)
+            found.update(r["subject"] for r in rows)
+        return sorted(found)
 
     def clear(self) -> None:
         """Delete every node and edge in batches (the schema stays)."""

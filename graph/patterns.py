@@ -119,3 +119,17 @@ def compile_pattern(pattern: PathPattern, ontology: Ontology, now: datetime, sin
 def pattern_query_params(subjects: Sequence[str] | None) -> dict[str, Any]:
     """The `$subjects` parameter, when the query starts from given subjects."""
     return {"subjects": list(subjects)} if subjects is not None else {}
+
+
+def compile_touched(pattern: PathPattern, position: int) -> str:
+    """Cypher finding the subjects whose pattern may reach the nodes in `$ids` at `position`
+    of the path (0 = the subject itself): the path's prefix up to that node, without
+    conditions or times (an over-approximation: those subjects are re-scored, nothing more)."""
+    if position == 0:
+        return f"MATCH (s:{quote(pattern.subject)}) WHERE s.{NODE_KEY} IN $ids RETURN DISTINCT s.{NODE_KEY} AS subject"
+    path = f"(s:{quote(pattern.subject)})"
+    for i, step in enumerate(pattern.steps[:position], start=1):
+        rel = f"[:{quote(step.edge)}]"
+        node = f"(n{i}:{quote(step.node)})"
+        path += f"-{rel}->{node}" if step.direction == "out" else f"<-{rel}-{node}"
+    return f"MATCH {path} WHERE n{position}.{NODE_KEY} IN $ids RETURN DISTINCT s.{NODE_KEY} AS subject"

@@ -317,6 +317,11 @@ class GraphStore(Protocol):
         label), dated between `since` and `now` when the pattern has a time."""
         ...
 
+    def subjects_touched(self, pattern: PathPattern, label: str, ids: Sequence[str]) -> list[str]:
+        """The subject ids whose `pattern` passes through a node of `label` with one of `ids`
+        (the nodes a write touched): the subjects to re-score after that write."""
+        ...
+
     def stats(self) -> Stats:
         """Counts per type and the applied ontology version."""
         ...

@@ -307,6 +307,36 @@ class IntentEngine:
             self.store.upsert([NodeRecord("Intent", node.id, {"intent_status": "expired", "confidence_score": 0.0})])
             report.expired.append(node.id)
 
+    def affected(self, touched: Iterable[NodeRef]) -> dict[str, dict[str, list[str]]]:
+        """For nodes a write touched: per intent definition, the subjects (per label) to re-score.
+        Only definitions whose patterns pass through a touched label are asked (graph locality)."""
+        by_label: dict[str, list[str]] = defaultdict(list)
+        for ref in touched:
+            if ref.id not in by_label[ref.label]:
+                by_label[ref.label].append(ref.id)
+        out: dict[str, dict[str, list[str]]] = {}
+        for definition in self.definitions:
+            subjects: set[str] = set()
+            for signal in definition.signals:
+                labels = {signal.pattern.subject, *(step.node for step in signal.pattern.steps)}
+                for label in labels & set(by_label):
+                    subjects.update(self.store.subjects_touched(signal.pattern, label, by_label[label]))
+            if subjects:
+                out[definition.id] = {definition.subject: sorted(subjects)}
+        return out
+
+    def refresh_touched(self, touched: Iterable[NodeRef]) -> RefreshReport:
+        """Re-score only what the touched nodes can change (the real-time path)."""
+        report = RefreshReport()
+        for definition_id, subjects in self.affected(touched).items():
+            part = self.refresh(subjects, definitions=[definition_id])
+            report.scored += part.scored
+            report.fired += part.fired
+            report.new += part.new
+            report.expired += part.expired
+            report.warnings += part.warnings
+        return report
+
     # ------------------------------------------------------------------ reading
     def explain(self, intent_id: str) -> dict[str, Any]:
         """The intent's score, status, sentences, and each piece of evidence with its contribution."""

@@ -135,3 +135,27 @@ def test_definitions_are_validated_with_file_line_and_element(tmp_path: Path):
     assert f"{bad}:3: threshold: must be a number in [0.0, 1.0], got 1.5" in text
     assert "WORKS_AT does not go from Contact to Device" in text and f"{bad}:9:" in text
     assert "Event has no property 'colour'" in text and "unknown operator 'like'" in text
+
+
+def test_a_new_event_rescores_only_the_subjects_it_can_reach(store):
+    load_demo_world(store)
+    eng = engine(store)
+    eng.refresh()
+    view, call = NodeRef("Event", "ev-web-9"), NodeRef("Event", "ev-call-9")
+    store.upsert(
+        [
+            NodeRecord("Event", view.id, {"event_type": "web_view", "occurred_at": "2026-11-30T09:00:00Z", "url": "https://x.example/us900/warranty"}),
+            NodeRecord("Event", call.id, {"event_type": "web_view", "occurred_at": "2026-11-30T09:05:00Z", "url": "https://x.example/products"}),
+        ],
+        [
+            EdgeRecord("CONCERNS", view, NodeRef("Device", "dev-us900-0377")),
+            EdgeRecord("PERFORMED_BY", call, NodeRef("Contact", "li-ming")),
+        ],
+    )
+    affected = eng.affected([view, call])
+    assert affected["replacement_anxiety"] == {"Device": ["dev-us900-0377"]}  # not the other device
+    assert affected["expansion_readiness"] == {"Account": ["renji-hospital"]}  # li-ming works there
+    assert "refund_risk" in affected and affected["refund_risk"] == {"Contact": ["li-ming"]}
+    assert "cash_flow_stress" not in affected and "contract_clause_conflict" not in affected
+    report = eng.refresh_touched([view, call])
+    assert report.scored >= 1 and not report.new  # one view of a young device is not anxiety
