@@ -2,8 +2,8 @@
 
 Stewards describe a path from a subject to its evidence with typed steps and conditions;
 this module turns it into one query that both stores run: every edge of the path must hold
-now (no `valid_to` in the past), the evidence must fall in the time window when the pattern
-dates it, and each (subject, evidence) pair comes back once with its latest time.
+now (no `valid_to` in the past; an `ended` step's edge must have stopped instead), the
+evidence must fall in the time window when the pattern dates it, and each (subject, evidence) pair comes back once with its latest time.
 Condition values are parameters, normalised like stored values (dates, datetimes, enums).
 """
 
@@ -93,8 +93,11 @@ def compile_pattern(pattern: PathPattern, ontology: Ontology, now: datetime, sin
         path += f"-{rel}->{node}" if step.direction == "out" else f"<-{rel}-{node}"
         conds += [_condition(f"n{i}", c, node_props[step.node], now, params) for c in step.where]
         conds += [_condition(f"r{i}", c, dict(ontology.edge_types[step.edge].properties), now, params) for c in step.edge_where]
-        conds.append(f"(r{i}.valid_to IS NULL OR r{i}.valid_to > {now_param})")
-        conds.append(f"coalesce(r{i}.valid_from, '') <= {now_param}")
+        if step.ended:  # the fact held once and has stopped (a departure, a lapsed contract)
+            conds.append(f"r{i}.valid_to IS NOT NULL AND r{i}.valid_to <= {now_param}")
+        else:
+            conds.append(f"(r{i}.valid_to IS NULL OR r{i}.valid_to > {now_param})")
+            conds.append(f"coalesce(r{i}.valid_from, '') <= {now_param}")
     evidence = f"n{len(pattern.steps)}" if pattern.steps else "s"
     time_expr = "null"
     if pattern.time_property:

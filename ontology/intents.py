@@ -64,6 +64,8 @@ class Step:
     node: str
     where: tuple[Condition, ...] = ()
     edge_where: tuple[Condition, ...] = ()
+    #: True: the edge must have ENDED (valid_to in the past), e.g. a contact who left the account.
+    ended: bool = False
 
 
 @dataclass(frozen=True)
@@ -217,7 +219,8 @@ class _Checker:
                 self.add(at, f"{edge_name} does not go from {start} to {end} (it goes from {'/'.join(edge.domain)} to {'/'.join(edge.range)})")
                 return ()
             edge_where = self.conditions(edge_name, raw.get("edge_where"), (*at, "edge_where"), edge=True)
-            out.append(Step(edge_name, direction, node, self.conditions(node, raw.get("where"), (*at, "where")), edge_where))
+            ended = bool(raw.get("ended", False))
+            out.append(Step(edge_name, direction, node, self.conditions(node, raw.get("where"), (*at, "where")), edge_where, ended))
             here = node
         return tuple(out)
 
