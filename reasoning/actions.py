@@ -20,8 +20,9 @@ Cooldown and dedup: an `ActionLedger` (a small append-only file, or memory) reme
 engine: every action comes back as an `ActionResult` (done, skipped or failed).
 
 Secrets never appear in definitions: a webhook names the setting that holds its secret
-(`secret_env`), resolved through the `secrets` source given to the runner; by default the
-process environment (`environment_secret`, the one place this module reads it).
+(`secret_env`), resolved through the `secrets` source given to the runner (in production
+`Settings.webhook_secrets`: `KHUB_WEBHOOK_SECRETS` as JSON or a `[webhook_secrets]` table in
+khub.toml); without a source no secret is found and nothing is sent unsigned.
 See docs/actions.md for the payload, the headers and how a receiver verifies them.
 """
 
@@ -476,15 +477,9 @@ def _describe(exc: BaseException) -> str:
 SecretSource = Mapping[str, Any] | Callable[[str], Any]
 
 
-def environment_secret(name: str) -> str | None:
-    """The default secret source: the process environment. The only place this module reads
-    it; pass `secrets=` (e.g. from `Settings`) to use another source."""
-    return os.environ.get(name)
-
-
 def _lookup_secret(source: SecretSource | None, name: str) -> str | None:
     if source is None:
-        value = environment_secret(name)
+        value = None
     elif isinstance(source, Mapping):
         value = source.get(name)
     else:

@@ -1,0 +1,89 @@
+"""Wiring for running the intent engine in khub's processes (CLI, demo, worker, API).
+
+`build_engine` connects the engine to the configured store, an embedder for semantic signals
+(optional), and the action runner: every intent written at or over its threshold runs its
+definition's actions (tasks, webhooks) once per cooldown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from graph.store import GraphStore, NodeRef
+from ingest.deadletter import DeadLetter
+from ontology.settings import Settings
+from reasoning.actions import ActionConfig, ActionResult, ActionRunner, IntentFired, IntentSubject
+from reasoning.intents import IntentEngine, IntentScore
+
+
+def fired_of(result: IntentScore, store: GraphStore) -> IntentFired:
+    """The action payload of a scored intent: subject, score, evidence and explanation."""
+    subject = store.get(result.subject)
+    name = ""
+    if subject is not None:
+        name = str(subject.props.get("name") or subject.props.get("full_name") or subject.props.get("serial") or result.subject.id)
+    by_node: dict[tuple[str, str], dict[str, Any]] = {}
+    for signal in result.signals:
+        for e in signal.evidence:
+            item = by_node.setdefault((e.ref.label, e.ref.id), {"label": e.ref.label, "id": e.ref.id, "summary": e.caption, "weight": 0.0, "contribution": 0.0})
+            item["weight"] = max(item["weight"], signal.signal.weight)
+            item["contribution"] = round(item["contribution"] + e.contribution, 4)
+    evidence = list(by_node.values())
+    intent = store.get(NodeRef("Intent", result.intent_id))
+    props = intent.props if intent is not None else {}
+    now = datetime.now(UTC).isoformat()
+    first_seen, last_seen = str(props.get("first_seen") or now), str(props.get("last_seen") or now)
+    return IntentFired(
+        intent_id=result.intent_id,
+        intent_type=result.definition.id,
+        subject=IntentSubject(result.subject.label, result.subject.id, name),
+        score=round(result.score, 4),
+        first_seen=first_seen,
+        last_seen=last_seen,
+        evidence=sorted(evidence, key=lambda e: -e["contribution"]),
+        explanation=result.explanation(),
+        purposes=list(result.definition.purposes),
+        suggested_actions=list(result.definition.suggested_actions),
+    )
+
+
+@dataclass
+class ActionLog:
+    """What the actions of a refresh did, per intent id."""
+
+    results: dict[str, list[ActionResult]] = field(default_factory=dict)
+
+
+def build_engine(
+    store: GraphStore,
+    settings: Settings | None = None,
+    embedder: Any | None = None,
+    with_actions: bool = True,
+    clock: Callable[[], datetime] | None = None,
+    log: ActionLog | None = None,
+) -> IntentEngine:
+    """An engine on `store`; with actions, intents that fire run their definition's actions
+    (results collected in `log` when given)."""
+    settings = settings or Settings()
+    clock = clock or (lambda: datetime.now(UTC))
+    on_fired = None
+    if with_actions:
+        runner = ActionRunner(
+            store,
+            ActionConfig.from_settings(settings),
+            DeadLetter(settings.deadletter_path),
+            clock=clock,
+            secrets=settings.webhook_secrets,
+        )
+
+        def on_fired(result: IntentScore, status: str) -> None:
+            if status in ("dismissed", "acted"):
+                return  # people decided; do not act again
+            results = runner.run(fired_of(result, store), result.definition.actions, cooldown_seconds=result.definition.cooldown_days * 86400)
+            if log is not None:
+                log.results[result.intent_id] = results
+
+    return IntentEngine(store, embedder=embedder, clock=clock, on_fired=on_fired)
