@@ -329,8 +329,10 @@ def unmerge(
 
 @app.command()
 def demo() -> None:
-    """Load the demo world (a medical-device distributor) into the embedded store and explore it."""
-    from reasoning.demo_world import load_demo_world
+    """Load the demo world (a medical-device distributor) into the embedded store, explore it,
+    and show the intents it implies with their evidence and actions."""
+    from reasoning.demo_world import demo_as_of, load_demo_world
+    from reasoning.runtime import ActionLog, build_engine
 
     with connected() as store:
         ensure_initialised(store)
@@ -357,6 +359,189 @@ def demo() -> None:
         now = store.neighbourhood(NodeRef("Contact", "zhang-wei"), edge_types=["WORKS_AT"])
         console.print("Zhang Wei worked at (2024-01-01): " + ", ".join(n.id for n in then.nodes if n.label == "Account"))
         console.print("Zhang Wei's employers over time: " + ", ".join(n.id for n in now.nodes if n.label == "Account"))
+        as_of = demo_as_of()
+        log = ActionLog()
+        report = build_engine(store, Settings(), embedder=None, clock=lambda: as_of, log=log).refresh()
+        _print_rows(_intent_rows(report, log), title=f"intents detected as of {as_of:%Y-%m-%d} (evidence, actions)")
+        for intent in report.fired:
+            console.print(f"[bold]why {intent.intent_id}[/]")
+            for line in intent.explanation():
+                console.print(f"  - {line}")
+            for result in log.results.get(intent.intent_id, []):
+                console.print(f"  → {result.kind} {result.status}: {result.detail}")
+
+
+# ---------------------------------------------------------------------------- intents
+intents_app = typer.Typer(help="Customer intents: refresh, list, explain (definitions in ontology/intents/).", no_args_is_help=True)
+app.add_typer(intents_app, name="intents")
+
+
+def _as_of_clock(as_of: str | None) -> Any:
+    from datetime import UTC, datetime
+
+    if as_of is None:
+        return lambda: datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(as_of)
+    except ValueError as exc:
+        raise typer.BadParameter(f"--as-of takes an ISO date or time, got {as_of!r}") from exc
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return lambda: moment
+
+
+def _intent_rows(report: Any, log: Any) -> list[dict[str, Any]]:
+    rows = []
+    for fired in sorted(report.fired, key=lambda f: (f.definition.id, -f.score)):
+        actions = log.results.get(fired.intent_id, []) if log is not None else []
+        shares: dict[str, float] = {}
+        for e in (e for s in fired.signals for e in s.evidence):
+            shares[e.caption] = shares.get(e.caption, 0.0) + e.contribution
+        top = sorted(shares.items(), key=lambda item: -item[1])[:3]
+        rows.append(
+            {
+                "intent": fired.definition.id,
+                "subject": str(fired.subject),
+                "score": round(fired.score, 2),
+                "new": fired.intent_id in report.new,
+                "evidence": "; ".join(f"{caption} ({share:.2f})" for caption, share in top),
+                "actions": "; ".join(f"{r.kind} {r.status}: {r.detail}" for r in actions),
+            }
+        )
+    return rows
+
+
+@intents_app.command("refresh")
+def intents_refresh(
+    only: Annotated[list[str] | None, typer.Option("--only", help="Intent ids to refresh (repeatable); default: all.")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Score as of this ISO time (default: now).")] = None,
+    no_actions: Annotated[bool, typer.Option("--no-actions", help="Score and write intents without running their actions.")] = False,
+    embed: Annotated[bool, typer.Option("--embed/--no-embed", help="Load the embedder for semantic signals.")] = True,
+    as_json: JsonFlag = False,
+) -> None:
+    """Re-score every intent definition on the whole graph and run the actions of those that fire."""
+    from ingest.embed import load_embedder
+    from reasoning.runtime import ActionLog, build_engine
+
+    settings = Settings()
+    embedder = load_embedder(settings.embedding_model, settings.embedding_cache_path) if embed else None
+    log = ActionLog()
+    with connected(settings) as store:
+        engine = build_engine(store, settings, embedder, with_actions=not no_actions, clock=_as_of_clock(as_of), log=log)
+        report = engine.refresh(definitions=only)
+    rows = _intent_rows(report, log)
+    if as_json:
+        _print_json({"scored": report.scored, "fired": rows, "new": report.new, "expired": report.expired, "warnings": report.warnings})
+        return
+    _print_rows(rows, title=f"{len(rows)} intent(s) over threshold ({len(report.new)} new, {len(report.expired)} expired; {report.scored} scored)")
+    for warning in report.warnings:
+        err.print(f"[yellow]warning:[/] {warning}")
+
+
+@intents_app.command("list")
+def intents_list(
+    status: Annotated[list[str] | None, typer.Option("--status", help="new, active, acted, expired, dismissed (repeatable).")] = None,
+    intent_type: Annotated[str | None, typer.Option("--type", help="Only this intent type.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """The stored intents, highest score first."""
+    with connected() as store:
+        found = [n for s in (status or ["new", "active"]) for n in store.find("Intent", "intent_status", s, limit=100_000)]
+    rows = [
+        {"intent": n.id, "status": n.props.get("intent_status"), "score": n.props.get("confidence_score"), "last_seen": n.props.get("last_seen")}
+        for n in found
+        if intent_type is None or n.id.startswith(f"intent-{intent_type}-")
+    ]
+    rows.sort(key=lambda r: -(r["score"] or 0))
+    _print_json(rows) if as_json else _print_rows(rows, title="intents")
+
+
+@intents_app.command("explain")
+def intents_explain(intent_id: Annotated[str, typer.Argument(help="An intent id, e.g. intent-replacement_anxiety-dev-1")], as_json: JsonFlag = False) -> None:
+    """Why an intent fired: each signal in words and each piece of evidence with its contribution."""
+    from reasoning.intents import IntentEngine
+
+    with connected() as store:
+        explained = IntentEngine(store, definitions=[]).explain(intent_id)
+    if as_json:
+        _print_json(explained)
+        return
+    console.print(f"[bold]{explained['intent']}[/] about {explained['subject']}: score {explained['score']}, {explained['status']}")
+    for line in explained["explanation"]:
+        console.print(f"  - {line}")
+    _print_rows(explained["evidence"], title="evidence")
+
+
+@intents_app.command("definitions")
+def intents_definitions(as_json: JsonFlag = False) -> None:
+    """The intent catalogue (validated): subject, threshold, signals, purposes, actions."""
+    from ontology.intents import load_intents
+
+    try:
+        definitions = load_intents()
+    except KhubError as exc:
+        raise fail(str(exc)) from exc
+    rows = [
+        {
+            "intent": d.id,
+            "subject": d.subject,
+            "threshold": d.threshold,
+            "signals": ", ".join(f"{s.id} ({s.kind}, {s.weight})" for s in d.signals),
+            "purposes": ", ".join(d.purposes),
+            "actions": ", ".join(f"{a.kind}:{a.role or a.url}" for a in d.actions),
+        }
+        for d in definitions
+    ]
+    _print_json(rows) if as_json else _print_rows(rows, title=f"{len(rows)} intent definitions")
+
+
+@app.command()
+def chain(
+    account: Annotated[str, typer.Argument(help="The account id (or Account:id).")],
+    apply: Annotated[bool, typer.Option("--apply", help="Record the inferred roles as HAS_ROLE edges.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """An account's decision chain: each contact's role, why, and who left."""
+    from reasoning.decision_chain import apply_chain, infer_chain
+
+    ref = parse_ref(account) if ":" in account else NodeRef("Account", account)
+    with connected() as store:
+        if store.get(ref) is None:
+            raise fail(f"no node {ref}")
+        found = infer_chain(store, ref)
+        written = apply_chain(store, found) if apply else None
+    rows = [{"contact": m.name, "role": m.role, "confidence": m.confidence, "basis": m.basis, "why": "; ".join(m.reasons)} for m in found.members]
+    left = [{"contact": m.name, "left": m.until, "role": m.role} for m in found.departed]
+    if as_json:
+        _print_json({"members": rows, "departed": left, "recorded": written.edges_written if written else 0})
+        return
+    _print_rows(rows, title=f"decision chain of {ref}")
+    if left:
+        _print_rows(left, title="departed")
+    if written is not None:
+        console.print(f"recorded {written.edges_written} inferred role(s)")
+
+
+actions_app = typer.Typer(help="Intent actions: webhooks and tasks.", no_args_is_help=True)
+app.add_typer(actions_app, name="actions")
+
+
+@actions_app.command("retry")
+def actions_retry(
+    max_attempts: Annotated[int | None, typer.Option("--max-attempts", min=1, max=20, help="Attempts per webhook (default: its definition's).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Send the dead-lettered webhooks again (same body and delivery id)."""
+    from ingest.deadletter import DeadLetter
+    from reasoning.actions import ActionConfig, replay_failed_webhooks
+
+    settings = Settings()
+    results = replay_failed_webhooks(
+        DeadLetter(settings.deadletter_path), config=ActionConfig.from_settings(settings), secrets=settings.webhook_secrets, max_attempts=max_attempts
+    )
+    rows = [{"delivery": r.delivery_id, "action": r.action, "status": r.status, "attempts": r.attempts, "detail": r.detail} for r in results]
+    _print_json(rows) if as_json else _print_rows(rows, title="webhook replays")
+    if any(not r.ok for r in results):
+        raise typer.Exit(1)
 
 
 # ---------------------------------------------------------------------------- events

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import yaml
@@ -30,6 +31,12 @@ def demo_records(path: Path = WORLD_FILE) -> tuple[list[NodeRecord], list[EdgeRe
         for e in data["edges"]
     ]
     return nodes, edges
+
+
+def demo_as_of(path: Path = WORLD_FILE) -> datetime:
+    """The demo world's "now" (its events are dated relative to it)."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return datetime.fromisoformat(str(data.get("as_of", "2026-12-01T00:00:00Z")))
 
 
 def load_demo_world(store: GraphStore) -> WriteResult:

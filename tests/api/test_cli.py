@@ -119,3 +119,28 @@ def test_unmerge_lists_and_splits_from_the_command_line(khub_env: Path):
     assert code == 0 and "no merges" in out
     code, out = run("unmerge", "Account:nope", "x")
     assert code == 1 and "no node Account:nope" in out
+
+
+def test_intents_from_the_command_line(khub_env: Path):
+    code, out = run("demo")
+    assert code == 0, out
+    assert "why intent-replacement_anxiety-dev-us900-0142" in out and "for service: Offer an extended warranty for US900-0142" in out
+    assert "why intent-contract_clause_conflict-renji-hospital" in out and "for legal: Clause conflict at Renji Hospital" in out
+    code, out = run("intents", "refresh", "--as-of", "2026-12-01", "--no-embed", "--no-actions", "--json")
+    assert code == 0, out
+    fired = {(r["intent"], r["subject"]) for r in json.loads(out)["fired"]}
+    assert ("replacement_anxiety", "Device:dev-us900-0142") in fired
+    code, out = run("intents", "list", "--json")
+    assert code == 0 and "intent-replacement_anxiety-dev-us900-0142" in out
+    code, out = run("intents", "explain", "intent-replacement_anxiety-dev-us900-0142", "--json")
+    assert code == 0, out
+    explained = json.loads(out)
+    assert explained["subject"] == "Device:dev-us900-0142" and any("maintenance or warranty terms" in line for line in explained["explanation"])
+    code, out = run("intents", "explain", "intent-nope")
+    assert code == 1 and "no intent intent-nope" in out
+    code, out = run("intents", "definitions", "--json")
+    assert code == 0 and len(json.loads(out)) == len(list((Path(DEFAULT_SCHEMA).parent.parent / "intents").glob("*.yaml")))
+    code, out = run("chain", "renji-hospital", "--json")
+    assert code == 0, out
+    roles = {m["contact"]: m["role"] for m in json.loads(out)["members"]}
+    assert roles["王芳"] == "budget_holder" and roles["李明"] == "technical_evaluator"
