@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -225,6 +225,7 @@ def ingest(
 
     from ingest.deadletter import DeadLetter
     from ingest.embed import load_embedder
+    from ingest.outbox import Outbox
     from ingest.parse import discover
     from ingest.pipeline import IngestPipeline
 
@@ -242,7 +243,14 @@ def ingest(
     found, _ = discover(targets)
     with connected(settings) as store:
         ensure_initialised(store)
-        pipeline = IngestPipeline(store, embedder, deadletter, max_bytes=int(settings.max_document_mb * 1024 * 1024), max_chunk_chars=settings.chunk_chars)
+        pipeline = IngestPipeline(
+            store,
+            embedder,
+            deadletter,
+            max_bytes=int(settings.max_document_mb * 1024 * 1024),
+            max_chunk_chars=settings.chunk_chars,
+            outbox=Outbox(settings.outbox_path),
+        )
         progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -519,6 +527,37 @@ def chain(
         _print_rows(left, title="departed")
     if written is not None:
         console.print(f"recorded {written.edges_written} inferred role(s)")
+
+
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option("--once", help="Handle what is waiting, then stop.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between polls of the change outbox.")] = 1.0,
+    embed: Annotated[bool, typer.Option("--embed/--no-embed", help="Load the embedder for semantic signals.")] = True,
+) -> None:
+    """Keep intents current: re-score only what new documents and events can change, and act."""
+    from ingest.embed import load_embedder
+    from ingest.outbox import Outbox
+    from reasoning.runtime import ActionLog, build_engine
+    from reasoning.worker import IntentWorker
+
+    settings = Settings()
+    embedder = load_embedder(settings.embedding_model, settings.embedding_cache_path) if embed else None
+    with connected(settings) as store:
+        log = ActionLog()
+        runner = IntentWorker(build_engine(store, settings, embedder, log=log), Outbox(settings.outbox_path), settings.worker_offset_path)
+        if once:
+            while runner.run_once() is not None:
+                pass
+        else:
+            err.print(f"khub worker: reading {settings.outbox_path} every {interval} s (Ctrl-C stops)")
+            with suppress(KeyboardInterrupt):
+                runner.run(interval)
+    stats = runner.stats
+    summary = f"{stats.batches} batch(es), {stats.nodes} touched node(s), {stats.fired} intent(s) over threshold ({len(stats.new)} new)"
+    console.print(f"{summary} in {stats.seconds:.2f} s")
+    for intent_id in stats.new:
+        console.print(f"  new: {intent_id}")
 
 
 actions_app = typer.Typer(help="Intent actions: webhooks and tasks.", no_args_is_help=True)

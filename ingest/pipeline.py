@@ -26,6 +26,7 @@ from ingest.embed import Embedder
 from ingest.entities import EntityLinker
 from ingest.known_entities import KnownEntities
 from ingest.nlp.extract import Extractor
+from ingest.outbox import Outbox
 from ingest.parse import ParsedDocument, discover, parse_file
 from ontology.errors import BadInput, KhubError
 
@@ -110,6 +111,7 @@ class IngestPipeline:
         extractor: Extractor | None = None,
         max_bytes: int = 100 * 1024 * 1024,
         max_chunk_chars: int = 1200,
+        outbox: Outbox | None = None,
     ):
         self.store = store
         self.embedder = embedder
@@ -118,6 +120,7 @@ class IngestPipeline:
         self.linker = EntityLinker(KnownEntities(store))
         self.max_bytes = max_bytes
         self.max_chunk_chars = max_chunk_chars
+        self.outbox = outbox
 
     # ------------------------------------------------------------------ batch
     def ingest(
@@ -296,6 +299,8 @@ class IngestPipeline:
         refused = written.rejected
         if replacing:  # facts only the old version supported are closed
             self.store.release_source(doc_id, keep_edges=written.edge_keys, keep_nodes=[NodeRef(n.label, n.id) for n in nodes])
+        if self.outbox is not None:  # the intent worker re-scores what these nodes can change
+            self.outbox.append([NodeRef("Document", doc_id), *(NodeRef(n.label, n.id) for n in nodes)], doc_id)
         # the hash goes on last: only a fully written document counts as ingested
         self.store.upsert([NodeRecord("Document", doc_id, {"content_hash": digest})])
         stages["write"] = time.perf_counter() - tick

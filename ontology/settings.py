@@ -47,6 +47,16 @@ class Settings(BaseSettings):
         return self.data_dir / "embedding-cache.sqlite"
 
     @property
+    def outbox_path(self) -> Path:
+        """The change outbox the intent worker reads (`ingest/outbox.py`)."""
+        return self.data_dir / "outbox.jsonl"
+
+    @property
+    def worker_offset_path(self) -> Path:
+        """How far the intent worker has read the outbox."""
+        return self.data_dir / "outbox.offset"
+
+    @property
     def actions_ledger_path(self) -> Path:
         """When each intent action last fired (cooldown)."""
         return self.data_dir / "actions-ledger.jsonl"

@@ -1,0 +1,60 @@
+"""The intent worker on both stores: new writes in the outbox re-score just what they touch."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from graph.store import EdgeRecord, NodeRecord, NodeRef
+from ingest.deadletter import DeadLetter
+from ingest.outbox import Outbox
+from ingest.pipeline import IngestPipeline
+from reasoning.demo_world import load_demo_world
+from reasoning.intents import IntentEngine
+from reasoning.worker import IntentWorker
+
+pytestmark = pytest.mark.usefixtures("backend")
+
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
+YOUNG = NodeRef("Device", "dev-us900-0377")
+
+
+def test_the_worker_fires_the_intent_a_new_batch_of_events_implies(store, tmp_path: Path):
+    load_demo_world(store)
+    engine = IntentEngine(store, clock=lambda: NOW)
+    engine.refresh()
+    outbox = Outbox(tmp_path / "outbox.jsonl")
+    worker = IntentWorker(engine, outbox, tmp_path / "outbox.offset")
+    assert worker.run_once() is None  # nothing waiting
+
+    nodes, edges = [], []
+    for i, (kind, url) in enumerate([("web_view", "https://x.example/us900/warranty")] * 3 + [("ticket", None)]):
+        event = NodeRef("Event", f"young-{i}")
+        nodes.append(NodeRecord("Event", event.id, {"event_type": kind, "occurred_at": f"2026-11-2{i}T10:00:00Z", "url": url}))
+        edges.append(EdgeRecord("CONCERNS", event, YOUNG))
+    assert not store.upsert(nodes, edges).rejected
+    outbox.append([NodeRef(n.label, n.id) for n in nodes] + [YOUNG], "events-batch-1")
+
+    report = worker.run_once()
+    assert report is not None and report.new == ["intent-replacement_anxiety-dev-us900-0377"]
+    assert worker.stats.nodes == 5 and worker.run_once() is None  # the offset moved on
+    # a restarted worker resumes after the saved offset: nothing to redo
+    assert IntentWorker(engine, outbox, tmp_path / "outbox.offset").run_once() is None
+
+
+def test_ingest_writes_the_outbox_and_torn_lines_are_skipped(store, tmp_path: Path):
+    outbox = Outbox(tmp_path / "outbox.jsonl")
+    note = tmp_path / "note.txt"
+    note.write_text("Peter Brown, CTO of Beta Hospital GmbH, asked for a quote.", encoding="utf-8")
+    IngestPipeline(store, None, DeadLetter(tmp_path / "dead.jsonl"), outbox=outbox).ingest([note])
+    with outbox.path.open("ab") as f:
+        f.write(b'{"at": "x", "refs": ["Account:half')  # a crash mid-line
+    changes, offset = outbox.read()
+    (change,) = changes
+    labels = {ref.label for ref in change.refs}
+    assert {"Document", "Chunk", "Contact", "Account"} <= labels and change.source.startswith("doc-")
+    outbox.append([NodeRef("Account", "a")], "s")  # the next record ends the torn line and stays whole
+    later, _ = outbox.read(offset)
+    assert [c.refs for c in later] == [(NodeRef("Account", "a"),)]
