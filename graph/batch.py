@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from graph.store import EdgeRecord, NodeRecord, Rejected
 from graph.text_index import index_tokens, shadow_name
-from graph.values import ValueRejected, normalise_datetime, normalise_value
+from graph.values import ValueRejected, normalise_datetime, value_normaliser
 from ontology.errors import UnknownType
 from ontology.model import NODE_KEY, EdgeType, NodeType, Ontology, Property
 
 #: Edge properties the store maintains itself; callers pass them as EdgeRecord fields.
 EDGE_MANAGED = frozenset({"recorded_at", "closed_at", "supported_by", "source_id", "valid_from", "valid_to"})
 MAX_ID_LENGTH = 512
+_json_string = json.encoder.encode_basestring  # json.dumps' own quoting of one string (ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,13 @@ class PreparedBatch:
 
 def edge_key(edge: EdgeType, rec: EdgeRecord, identity_values: list[Any]) -> str:
     """The key that makes an edge unique: type, both ends and the identity properties."""
-    raw = json.dumps([edge.name, rec.src.label, rec.src.id, rec.dst.label, rec.dst.id, identity_values], ensure_ascii=False)
+    parts = (edge.name, rec.src.label, rec.src.id, rec.dst.label, rec.dst.id)
+    if type(parts[2]) is str and type(parts[4]) is str and type(parts[1]) is str and type(parts[3]) is str and type(parts[0]) is str:
+        # the exact text of json.dumps([*parts, identity_values], ensure_ascii=False), built faster
+        idents = json.dumps(identity_values, ensure_ascii=False) if identity_values else "[]"
+        raw = "[" + ", ".join(map(_json_string, parts)) + ", " + idents + "]"
+    else:
+        raw = json.dumps([*parts, identity_values], ensure_ascii=False)
     return hashlib.blake2b(raw.encode("utf-8"), digest_size=12).hexdigest()
 
 
@@ -74,6 +81,42 @@ def _resolve_property(kind: NodeType | EdgeType, name: str, warnings: list[str],
     return prop
 
 
+class _Lookups:
+    """What one batch asks the ontology again and again, asked once.
+
+    A property name that resolves with no warning (no alias, not deprecated) is remembered with
+    its value normaliser; one that warns goes through `_resolve_property` every time, so every
+    record still gets its warning. Lives for one `prepare_*` call, so the ontology cannot change
+    under it.
+    """
+
+    def __init__(self, warnings: list[str]):
+        self.warnings = warnings
+        self._known: dict[int, dict[str, tuple[Property, Callable[[Any], Any]]]] = {}
+        self._required: dict[str, tuple[str, ...]] = {}
+
+    def known(self, kind: NodeType | EdgeType) -> dict[str, tuple[Property, Callable[[Any], Any]]]:
+        """The property names of `kind` resolved so far (without warnings), with their normalisers."""
+        known = self._known.get(id(kind))
+        if known is None:
+            known = self._known[id(kind)] = {}
+        return known
+
+    def resolve(self, kind: NodeType | EdgeType, name: str, item: Callable[[], str]) -> tuple[Property, Callable[[Any], Any]]:
+        """Resolve a name not in `known(kind)`: warnings, or `ValueRejected` for an unknown name."""
+        prop = _resolve_property(kind, name, self.warnings, item())
+        hit = (prop, value_normaliser(prop))
+        if prop.name == name and not prop.deprecated:
+            self.known(kind)[name] = hit
+        return hit
+
+    def required(self, edge: EdgeType) -> tuple[str, ...]:
+        names = self._required.get(edge.name)
+        if names is None:
+            names = self._required[edge.name] = tuple(p.name for p in edge.properties.values() if p.required)
+        return names
+
+
 def _check_id(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueRejected(f"the key 'id' must be non-empty text, got {value!r}")
@@ -82,101 +125,139 @@ def _check_id(value: Any) -> str:
     return value
 
 
-def _node_row(node_type: NodeType, rec: NodeRecord, warnings: list[str]) -> tuple[NodeShape, dict[str, Any]]:
-    item = f"{rec.label}:{rec.id}"
-    row: dict[str, Any] = {"id": _check_id(rec.id), "props": {}, "lists": {}, "vecs": {}, "defaults": {}}
+def _node_row(node_type: NodeType, rec: NodeRecord, lookups: _Lookups) -> tuple[tuple[str, tuple[str, ...], tuple[str, ...]], dict[str, Any]]:
+    """The row of one node: `id`, `props`, `defaults`, and `lists` / `vecs` only when it has some
+    (the query of a shape reads those maps only for the names in the shape)."""
+
+    def item() -> str:
+        return f"{rec.label}:{rec.id}"
+
+    defaults: dict[str, Any] = {}
+    props: dict[str, Any] = {}
+    lists: dict[str, Any] = {}
+    vecs: dict[str, Any] = {}
+    row: dict[str, Any] = {"id": _check_id(rec.id), "props": props, "defaults": defaults}
+    known = lookups.known(node_type)
     for name, value in getattr(rec, "defaults", {}).items():
         if value is None or name == NODE_KEY:
             continue
-        prop = _resolve_property(node_type, name, warnings, item)
+        prop, norm_fn = known.get(name) or lookups.resolve(node_type, name, item)
         if prop.multivalued or prop.is_vector:
             raise ValueRejected(f"default {prop.name!r}: lists and vectors cannot be create-only defaults")
         try:
-            row["defaults"][prop.name] = normalise_value(prop, value)
+            defaults[prop.name] = norm_fn(value)
         except ValueRejected as exc:
             raise ValueRejected(f"default {prop.name!r}: {exc}") from None
         if prop.fulltext:
-            row["defaults"][shadow_name(prop.name)] = index_tokens(row["defaults"][prop.name])
+            defaults[shadow_name(prop.name)] = index_tokens(defaults[prop.name])
     for name, value in rec.props.items():
         if value is None or name == NODE_KEY:
             continue
-        prop = _resolve_property(node_type, name, warnings, item)
+        prop, norm_fn = known.get(name) or lookups.resolve(node_type, name, item)
         try:
-            norm = normalise_value(prop, value)
+            norm = norm_fn(value)
         except ValueRejected as exc:
             raise ValueRejected(f"property {prop.name!r}: {exc}") from None
         if prop.is_vector:
-            row["vecs"][prop.name] = norm
+            vecs[prop.name] = norm
         elif prop.multivalued:
-            row["lists"][prop.name] = norm
+            lists[prop.name] = norm
         else:
-            row["props"][prop.name] = norm
+            props[prop.name] = norm
             if prop.fulltext:
-                row["props"][shadow_name(prop.name)] = index_tokens(norm)
-    shape = NodeShape(rec.label, tuple(sorted(row["lists"])), tuple(sorted(row["vecs"])))
-    return shape, row
+                props[shadow_name(prop.name)] = index_tokens(norm)
+    if lists:
+        row["lists"] = lists
+    if vecs:
+        row["vecs"] = vecs
+    # the fields of its NodeShape (a plain tuple until the batch is grouped: cheaper to hash)
+    return (rec.label, tuple(sorted(lists)) if lists else (), tuple(sorted(vecs)) if vecs else ()), row
 
 
 def _merge_rows(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     merged = {
         "id": old["id"],
         "props": {**old["props"], **new["props"]},
-        "vecs": {**old["vecs"], **new["vecs"]},
-        "lists": dict(old["lists"]),
         "defaults": {**new["defaults"], **old["defaults"]},  # the first default wins
     }
-    for name, values in new["lists"].items():
-        merged["lists"][name] = old["lists"].get(name, []) + [v for v in values if v not in old["lists"].get(name, [])]
+    vecs = {**old.get("vecs", {}), **new.get("vecs", {})}
+    lists = dict(old.get("lists", {}))
+    for name, values in new.get("lists", {}).items():
+        lists[name] = lists.get(name, []) + [v for v in values if v not in lists.get(name, [])]
+    if lists:
+        merged["lists"] = lists
+    if vecs:
+        merged["vecs"] = vecs
     return merged
 
 
 def prepare_nodes(ontology: Ontology, records: Iterable[NodeRecord], batch: PreparedBatch) -> None:
     """Check node records and group their rows by shape; duplicates in a batch are merged."""
-    by_key: dict[tuple[str, str], tuple[NodeShape, dict[str, Any]]] = {}
+    by_key: dict[tuple[str, str], tuple[tuple[str, tuple[str, ...], tuple[str, ...]], dict[str, Any]]] = {}
+    lookups = _Lookups(batch.warnings)
     for rec in records:
-        item = f"{getattr(rec, 'label', '?')}:{getattr(rec, 'id', '?')}"
         try:
             node_type = ontology.node_type(rec.label)
             if node_type.deprecated:
-                batch.warnings.append(f"{item}: node type {rec.label} is deprecated: {node_type.deprecated}")
-            shape, row = _node_row(node_type, rec, batch.warnings)
+                batch.warnings.append(f"{_node_item(rec)}: node type {rec.label} is deprecated: {node_type.deprecated}")
+            shape, row = _node_row(node_type, rec, lookups)
         except (UnknownType, ValueRejected) as exc:
-            batch.rejected.append(Rejected(item, str(exc)))
+            batch.rejected.append(Rejected(_node_item(rec), str(exc)))
             continue
         key = (rec.label, rec.id)
         if key in by_key:
             merged = _merge_rows(by_key[key][1], row)
-            shape = NodeShape(rec.label, tuple(sorted(merged["lists"])), tuple(sorted(merged["vecs"])))
+            shape = (rec.label, tuple(sorted(merged.get("lists", {}))), tuple(sorted(merged.get("vecs", {}))))
             row = merged
         by_key[key] = (shape, row)
+    groups: dict[tuple[str, tuple[str, ...], tuple[str, ...]], list[dict[str, Any]]] = {}
     for shape, row in by_key.values():
-        batch.nodes.setdefault(shape, []).append(row)
+        rows = groups.get(shape)
+        if rows is None:
+            rows = groups[shape] = []
+        rows.append(row)
+    for shape, rows in groups.items():
+        batch.nodes.setdefault(NodeShape(*shape), []).extend(rows)
     for rows in batch.nodes.values():
-        rows.sort(key=lambda r: r["id"])  # one lock order for every writer: no deadlocks
+        rows.sort(key=_row_id)  # one lock order for every writer: no deadlocks
 
 
-def _edge_row(edge: EdgeType, rec: EdgeRecord, index: int, warnings: list[str]) -> tuple[EdgeShape, dict[str, Any]]:
-    item = rec.describe()
-    if rec.src.label not in edge.domain:
-        raise ValueRejected(f"{edge.name} cannot start at a {rec.src.label} (allowed: {', '.join(edge.domain)})")
-    if rec.dst.label not in edge.range:
-        raise ValueRejected(f"{edge.name} cannot end at a {rec.dst.label} (allowed: {', '.join(edge.range)})")
-    _check_id(rec.src.id)
-    _check_id(rec.dst.id)
+def _node_item(rec: Any) -> str:
+    return f"{getattr(rec, 'label', '?')}:{getattr(rec, 'id', '?')}"
+
+
+def _row_id(row: dict[str, Any]) -> str:
+    return row["id"]
+
+
+def _edge_row(edge: EdgeType, rec: EdgeRecord, index: int, lookups: _Lookups) -> tuple[tuple[str, str, str, tuple[str, ...]], dict[str, Any]]:
+    """The row of one edge: `i`, `src`, `dst`, `ek`, `props`, `source_id`, `sup`; `valid_from` and
+    `lists` only when set (the query reads a missing key as null, and `lists` only by name)."""
+    src, dst = rec.src, rec.dst
+    if src.label not in edge.domain:
+        raise ValueRejected(f"{edge.name} cannot start at a {src.label} (allowed: {', '.join(edge.domain)})")
+    if dst.label not in edge.range:
+        raise ValueRejected(f"{edge.name} cannot end at a {dst.label} (allowed: {', '.join(edge.range)})")
+    _check_id(src.id)
+    _check_id(dst.id)
     props: dict[str, Any] = {}
     lists: dict[str, Any] = {}
-    given = dict(rec.props)
-    for name in ("extractor", "confidence"):
-        if getattr(rec, name) is not None:
-            given[name] = getattr(rec, name)
+    given = rec.props
+    if rec.extractor is not None or rec.confidence is not None:
+        given = dict(given)
+        if rec.extractor is not None:
+            given["extractor"] = rec.extractor
+        if rec.confidence is not None:
+            given["confidence"] = rec.confidence
+    known = lookups.known(edge)
     for name, value in given.items():
         if value is None:
             continue
         if name in EDGE_MANAGED:
             raise ValueRejected(f"property {name!r} is set through the record's own field or by the store")
-        prop = _resolve_property(edge, name, warnings, item)
+        prop, norm_fn = known.get(name) or lookups.resolve(edge, name, rec.describe)
         try:
-            norm = normalise_value(prop, value)
+            norm = norm_fn(value)
         except ValueRejected as exc:
             raise ValueRejected(f"property {prop.name!r}: {exc}") from None
         (lists if prop.multivalued else props)[prop.name] = norm
@@ -185,46 +266,62 @@ def _edge_row(edge: EdgeType, rec: EdgeRecord, index: int, warnings: list[str]) 
         if name not in props:
             raise ValueRejected(f"{edge.name} needs its identity property {name!r}")
         identity.append(props[name])
-    for prop in edge.properties.values():
-        if prop.required and prop.name not in props and prop.name not in lists:
-            raise ValueRejected(f"{edge.name} needs property {prop.name!r}")
+    for name in lookups.required(edge):
+        if name not in props and name not in lists:
+            raise ValueRejected(f"{edge.name} needs property {name!r}")
     valid_from = normalise_datetime(rec.valid_from) if rec.valid_from is not None else None
     valid_to = normalise_datetime(rec.valid_to) if rec.valid_to is not None else None
     if valid_from and valid_to and valid_to < valid_from:
         raise ValueRejected(f"valid_to {valid_to} is before valid_from {valid_from}")
     if valid_to:
         props["valid_to"] = valid_to
-    if rec.source_id is not None and not isinstance(rec.source_id, str):
-        raise ValueRejected(f"source_id must be text, got {rec.source_id!r}")
+    source_id = rec.source_id
+    if source_id is not None and not isinstance(source_id, str):
+        raise ValueRejected(f"source_id must be text, got {source_id!r}")
     row = {
         "i": index,
-        "src": rec.src.id,
-        "dst": rec.dst.id,
+        "src": src.id,
+        "dst": dst.id,
         "ek": edge_key(edge, rec, identity),
         "props": props,
-        "lists": lists,
-        "valid_from": valid_from,
-        "source_id": rec.source_id,
-        "sup": [rec.source_id] if rec.source_id else [],
+        "source_id": source_id,
+        "sup": [source_id] if source_id else [],
     }
-    return EdgeShape(edge.name, rec.src.label, rec.dst.label, tuple(sorted(lists))), row
+    if valid_from is not None:
+        row["valid_from"] = valid_from
+    if lists:
+        row["lists"] = lists
+        return (edge.name, src.label, dst.label, tuple(sorted(lists))), row
+    return (edge.name, src.label, dst.label, ()), row  # the fields of its EdgeShape
 
 
 def prepare_edges(ontology: Ontology, records: Iterable[EdgeRecord], batch: PreparedBatch) -> None:
     """Check edge records (types, ends, properties, times) and group their rows by shape."""
+    lookups = _Lookups(batch.warnings)
+    groups: dict[tuple[str, str, str, tuple[str, ...]], list[dict[str, Any]]] = {}
+    edge_records = batch.edge_records
     for index, rec in enumerate(records):
         try:
             edge = ontology.edge_type(rec.type)
             if edge.deprecated:
                 batch.warnings.append(f"{rec.describe()}: edge type {rec.type} is deprecated: {edge.deprecated}")
-            shape, row = _edge_row(edge, rec, index, batch.warnings)
+            shape, row = _edge_row(edge, rec, index, lookups)
         except (UnknownType, ValueRejected, AttributeError) as exc:
             batch.rejected.append(Rejected(_describe(rec), str(exc)))
             continue
-        batch.edges.setdefault(shape, []).append(row)
-        batch.edge_records[index] = rec
+        rows = groups.get(shape)
+        if rows is None:
+            rows = groups[shape] = []
+        rows.append(row)
+        edge_records[index] = rec
+    for shape, rows in groups.items():
+        batch.edges.setdefault(EdgeShape(*shape), []).extend(rows)
     for rows in batch.edges.values():
-        rows.sort(key=lambda r: (r["src"], r["dst"]))
+        rows.sort(key=_row_ends)
+
+
+def _row_ends(row: dict[str, Any]) -> tuple[str, str]:
+    return row["src"], row["dst"]
 
 
 def _describe(rec: Any) -> str:

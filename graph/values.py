@@ -7,12 +7,16 @@ order on both stores (FalkorDB has no `datetime()`; Neo4j compares strings the s
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
 from ontology.model import Property
 
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+#: A string already in the stored form (years 1000-9999: `strftime` does not pad smaller ones).
+_STORED_DATETIME = re.compile(r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
 
 
 class ValueRejected(ValueError):
@@ -24,6 +28,12 @@ def normalise_datetime(value: Any) -> str:
 
     Naive datetimes are taken as UTC.
     """
+    if type(value) is str and len(value) == 27 and _STORED_DATETIME.fullmatch(value):
+        try:  # already in the stored form (e.g. normalised once by the caller): check it is a real time
+            datetime.fromisoformat(value[:-1])
+            return value
+        except ValueError:
+            pass  # the general path below gives the reason
     if isinstance(value, datetime):
         dt = value
     elif isinstance(value, date):
@@ -40,7 +50,11 @@ def normalise_datetime(value: Any) -> str:
         raise ValueRejected(f"{value!r} is not a date-time")
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC).strftime(DATETIME_FORMAT)
+    dt = dt.astimezone(UTC)
+    if dt.year < 1000 or type(dt) is not datetime:  # strftime leaves small years unpadded; keep that
+        return dt.strftime(DATETIME_FORMAT)
+    # the same text as strftime(DATETIME_FORMAT), three times faster: "...ffffff+00:00" -> "...ffffffZ"
+    return dt.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def normalise_date(value: Any) -> str:
@@ -122,3 +136,36 @@ def normalise_value(prop: Property, value: Any) -> Any:
                 items.append(norm)
         return items
     return _scalar(prop, value)
+
+
+def value_normaliser(prop: Property) -> Callable[[Any], Any]:
+    """`normalise_value` for one property, as a function of the value alone.
+
+    Same results and errors; the checks that depend only on the property are decided once, so
+    a batch of many records of one type pays for them once (`graph.batch`).
+    """
+    if prop.is_vector or prop.multivalued:
+        return lambda value: normalise_value(prop, value)
+    kind = prop.scalar_range
+    if kind in ("string", "uri") and prop.enum_values is None:
+
+        def text(value: Any) -> Any:
+            return value if type(value) is str else _scalar(prop, value)
+
+        return text
+    if kind in ("string", "uri"):
+        allowed = frozenset(prop.enum_values or ())
+
+        def enum(value: Any) -> Any:
+            return value if type(value) is str and value in allowed else _scalar(prop, value)
+
+        return enum
+    if kind == "datetime":
+        return normalise_datetime
+    if kind == "float" and prop.minimum is None and prop.maximum is None:
+
+        def number(value: Any) -> Any:
+            return value if type(value) is float and math.isfinite(value) else _scalar(prop, value)
+
+        return number
+    return lambda value: _scalar(prop, value)

@@ -13,8 +13,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import math
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,10 +27,13 @@ from ingest.deadletter import DeadLetter
 from ingest.telemetry import Reading, TelemetryAggregator
 from ontology.event_schema import REFERENCE_LABELS, EventSchema
 
-BATCH = 5000
+BATCH = 20_000
+EXTRACTOR = "khub.events/1"
 #: Event keys that identify a referenced node by a unique property instead of its id.
 KEY_REFERENCES = {"contact_email": ("Contact", "email"), "account_domain": ("Account", "domain"), "device_serial": ("Device", "serial")}
 _RESERVED = {"id", "type", "ts"}
+#: Event properties that hold numbers (event fields arrive as text from CSV).
+_NUMBERS = frozenset({"value", "duration_seconds", "score_value"})
 
 
 @dataclass
@@ -86,6 +91,8 @@ def read_event_file(path: Path) -> Iterator[tuple[str, dict[str, Any] | EventErr
 
 
 def _ref_id(label: str, value: Any) -> str:
+    if type(value) is str and value.strip():
+        return value
     if not isinstance(value, (str, int)) or isinstance(value, bool) or str(value).strip() == "":
         raise EventError(f"a {label} reference must be an id, got {value!r}")
     return str(value)
@@ -97,15 +104,27 @@ def key_node_id(label: str, prop: str, value: str) -> str:
 
 
 class EventImporter:
-    """Imports events into a store; keeps telemetry aggregates."""
+    """Imports events into a store; keeps telemetry aggregates.
 
-    def __init__(self, store: GraphStore, schema: EventSchema, telemetry: TelemetryAggregator, deadletter: DeadLetter):
+    Events go to the store `batch_size` at a time (one `upsert` per batch, after which the
+    devices whose telemetry changed get their features rewritten).
+    """
+
+    def __init__(self, store: GraphStore, schema: EventSchema, telemetry: TelemetryAggregator, deadletter: DeadLetter, batch_size: int = BATCH):
         self.store = store
         self.schema = schema
         self.telemetry = telemetry
         self.deadletter = deadletter
+        self.batch_size = batch_size
         self._key_cache: dict[tuple[str, str, str], str] = {}
         self._ensured: set[tuple[str, str]] = set()  # nodes this importer already made sure exist
+        # what every event repeats, decided once: the reference kinds (a kind listed under both
+        # `by` and `about`, like device, makes one PERFORMED_BY edge), and the keys that are not
+        # Event fields
+        self._references = tuple(
+            (kind, REFERENCE_LABELS[kind], "PERFORMED_BY" if kind in schema.by else "CONCERNS") for kind in dict.fromkeys((*schema.by, *schema.about))
+        )
+        self._not_fields = frozenset((*_RESERVED, *REFERENCE_LABELS, *KEY_REFERENCES))
 
     def _resolve_key(self, label: str, prop: str, value: str, stubs: dict[tuple[str, str], NodeRecord]) -> NodeRef:
         cache_key = (label, prop, value.strip().lower())
@@ -118,14 +137,19 @@ class EventImporter:
             self._key_cache[cache_key] = node_id
         return NodeRef(label, node_id)
 
-    def _convert(self, record: dict[str, Any], stubs: dict[tuple[str, str], NodeRecord]) -> tuple[NodeRecord | None, list[EdgeRecord], Reading | None]:
-        missing = [k for k in ("id", "type", "ts") if record.get(k) in (None, "")]
+    def _convert(
+        self, record: dict[str, Any], stubs: dict[tuple[str, str], NodeRecord], keyed: list[tuple[NodeRef, str, str, str]]
+    ) -> tuple[NodeRecord | None, list[EdgeRecord], Reading | None]:
+        """One event's node, its edges to nodes given by id, or its telemetry reading. References
+        by key (e.g. `contact_email`) go to `keyed`, resolved against the store when written."""
+        get = record.get
+        missing = [k for k in ("id", "type", "ts") if get(k) in (None, "")]
         if missing:
             raise EventError(f"missing {', '.join(missing)}")
         etype = self.schema.types.get(str(record["type"]))
         if etype is None:
             raise EventError(f"unknown event type {record['type']!r} (known: {', '.join(sorted(self.schema.types))})")
-        absent = [k for k in etype.required if record.get(k) in (None, "")]
+        absent = [k for k in etype.required if get(k) in (None, "")]
         if absent:
             raise EventError(f"{etype.name} needs {', '.join(absent)}")
         try:
@@ -138,52 +162,69 @@ class EventImporter:
                 value = float(record["value"])
             except (TypeError, ValueError):
                 raise EventError(f"telemetry value must be a number, got {record.get('value')!r}") from None
+            if not math.isfinite(value):
+                raise EventError(f"telemetry value must be a finite number, got {record.get('value')!r}")
             return None, [], Reading(event_id, _ref_id("device", record["device"]), str(record["metric"]), value, ts)
         props: dict[str, Any] = {"event_type": etype.name, "occurred_at": ts}
+        fields = etype.fields
+        not_fields = self._not_fields
         for key, value in record.items():
-            if key in _RESERVED or key in REFERENCE_LABELS or key in KEY_REFERENCES or value in (None, ""):
+            if key in not_fields or value is None or value == "":
                 continue
-            prop = etype.fields.get(key)
+            prop = fields.get(key)
             if prop is None:
                 raise EventError(
                     f"unknown field {key!r} for {etype.name} (known: {', '.join(sorted(etype.fields))}, references: {', '.join(REFERENCE_LABELS)})"
                 )
-            props[prop] = float(value) if prop in ("value", "duration_seconds", "score_value") else value
+            if prop in _NUMBERS:
+                try:
+                    value = float(value)
+                except (TypeError, ValueError):
+                    raise EventError(f"{key} must be a number, got {value!r}") from None
+            props[prop] = value
         node = NodeRecord("Event", event_id, props)
         me = NodeRef("Event", event_id)
+        source = f"event:{event_id}"
         edges: list[EdgeRecord] = []
-        for kind in (*self.schema.by, *self.schema.about):
-            if record.get(kind) in (None, ""):
+        ensured = self._ensured
+        for kind, label, edge_type in self._references:
+            ref = get(kind)
+            if ref is None or ref == "":
                 continue
-            label = REFERENCE_LABELS[kind]
-            target = NodeRef(label, _ref_id(kind, record[kind]))
-            stubs.setdefault((label, target.id), NodeRecord(label, target.id))
-            edges.append(
-                EdgeRecord("PERFORMED_BY" if kind in self.schema.by else "CONCERNS", me, target, source_id=f"event:{event_id}", extractor="khub.events/1")
-            )
+            target = NodeRef(label, _ref_id(kind, ref))
+            key = (label, target.id)
+            if key not in ensured and key not in stubs:
+                stubs[key] = NodeRecord(label, target.id)
+            edges.append(EdgeRecord(edge_type, me, target, source_id=source, extractor=EXTRACTOR))
         for key, (label, prop) in KEY_REFERENCES.items():
-            if record.get(key):
-                target = self._resolve_key(label, prop, str(record[key]), stubs)
-                edges.append(EdgeRecord("PERFORMED_BY", me, target, source_id=f"event:{event_id}", extractor="khub.events/1"))
+            if get(key):
+                keyed.append((me, label, prop, str(record[key])))
         return node, edges, None
 
     def import_records(self, records: Iterable[tuple[str, dict[str, Any] | EventError]]) -> EventImportReport:
-        """Import (`item`, event) pairs in batches; errors are reported and dead-lettered."""
+        """Import (`item`, event) pairs in batches; errors are reported and dead-lettered.
+
+        Two stages overlap: this thread reads and checks batch N+1 while one writer thread
+        writes batch N. The writer is the only one to use the store and the telemetry file,
+        and it takes the batches in order, so the result is the same as one batch after another.
+        """
         report = EventImportReport()
         started = time.perf_counter()
-        batch: list[tuple[str, dict[str, Any] | EventError]] = []
-        for pair in records:
-            batch.append(pair)
-            if len(batch) >= BATCH:
-                self._import_batch(batch, report)
-                batch = []
-        if batch:
-            self._import_batch(batch, report)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="khub-events") as writer:
+            pending: Future[None] | None = None
+            for batch in _batches(records, self.batch_size):
+                report.read += len(batch)
+                converted = self._convert_batch(batch)
+                if pending is not None:
+                    pending.result()  # the previous batch is written (or its error raised here)
+                pending = writer.submit(self._write_batch, converted, report)
+            if pending is not None:
+                pending.result()
         report.seconds = time.perf_counter() - started
         return report
 
     def import_files(self, paths: Iterable[Path]) -> EventImportReport:
-        """Import every event of JSONL/CSV files."""
+        """Import every event of JSONL/CSV files (read as a stream, a batch at a time)."""
 
         def pairs() -> Iterator[tuple[str, dict[str, Any] | EventError]]:
             for path in paths:
@@ -194,38 +235,47 @@ class EventImporter:
 
         return self.import_records(pairs())
 
-    def _import_batch(self, batch: list[tuple[str, dict[str, Any] | EventError]], report: EventImportReport) -> None:
-        nodes: list[NodeRecord] = []
-        edges: list[EdgeRecord] = []
-        readings: list[Reading] = []
-        stubs: dict[tuple[str, str], NodeRecord] = {}
-        items: dict[str, str] = {}
+    def _convert_batch(self, batch: list[tuple[str, dict[str, Any] | EventError]]) -> _Converted:
+        """Check and convert a batch; no store access (that is the writer's)."""
+        out = _Converted()
+        convert = self._convert
+        stubs, keyed, errors = out.stubs, out.keyed, out.errors
         for item, record in batch:
-            report.read += 1
             try:
                 if isinstance(record, EventError):
                     raise record
-                node, node_edges, reading = self._convert(record, stubs)
+                node, node_edges, reading = convert(record, stubs, keyed)
             except EventError as exc:
-                self._reject(report, item, str(exc))
+                errors.append((item, str(exc)))
                 continue
             if reading is not None:
-                readings.append(reading)
+                out.readings.append(reading)
             if node is not None:
-                nodes.append(node)
-                edges.extend(node_edges)
-                items[node.id] = item
+                out.nodes.append(node)
+                out.edges.extend(node_edges)
+                out.items[node.id] = item
+        return out
+
+    def _write_batch(self, batch: _Converted, report: EventImportReport) -> None:
+        """Write one converted batch: events, their links, stub nodes, then telemetry features."""
+        for item, reason in batch.errors:
+            self._reject(report, item, reason)
+        stubs, edges = batch.stubs, batch.edges
+        for me, label, prop, value in batch.keyed:
+            target = self._resolve_key(label, prop, value, stubs)
+            edges.append(EdgeRecord("PERFORMED_BY", me, target, source_id=f"event:{me.id}", extractor=EXTRACTOR))
         fresh = [n for key, n in stubs.items() if key not in self._ensured]
-        result = self.store.upsert([*fresh, *nodes], edges)
-        self._ensured.update(key for key in stubs if not any(r.item == f"{key[0]}:{key[1]}" for r in result.rejected))
-        report.events_written += len(nodes) - sum(1 for r in result.rejected if r.item.startswith("Event:"))
+        result = self.store.upsert([*fresh, *batch.nodes], edges)
+        refused = {r.item for r in result.rejected}
+        self._ensured.update(key for key in stubs if f"{key[0]}:{key[1]}" not in refused)
+        report.events_written += len(batch.nodes) - sum(1 for r in result.rejected if r.item.startswith("Event:"))
         for rejected in result.rejected:
             event_id = rejected.item.split(":", 1)[1] if rejected.item.startswith("Event:") else None
-            self._reject(report, items.get(event_id or "", rejected.item), rejected.reason)
-        if readings:
-            new, touched = self.telemetry.add(readings)
+            self._reject(report, batch.items.get(event_id or "", rejected.item), rejected.reason)
+        if batch.readings:
+            new, touched = self.telemetry.add(batch.readings)
             report.telemetry_new += new
-            report.telemetry_seen += len(readings) - new
+            report.telemetry_seen += len(batch.readings) - new
             updates = [NodeRecord("Device", d, self.telemetry.features(d)) for d in sorted(touched)]
             if updates:
                 self.store.upsert(updates)
@@ -234,3 +284,27 @@ class EventImporter:
     def _reject(self, report: EventImportReport, item: str, reason: str) -> None:
         report.rejected.append(Rejected(item, reason))
         self.deadletter.record_failure(item, "event", reason)
+
+
+@dataclass
+class _Converted:
+    """A converted batch on its way to the writer."""
+
+    nodes: list[NodeRecord] = field(default_factory=list)
+    edges: list[EdgeRecord] = field(default_factory=list)
+    readings: list[Reading] = field(default_factory=list)
+    stubs: dict[tuple[str, str], NodeRecord] = field(default_factory=dict)
+    keyed: list[tuple[NodeRef, str, str, str]] = field(default_factory=list)  # (event, label, key property, value)
+    items: dict[str, str] = field(default_factory=dict)  # event id -> file:line
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (file:line, reason)
+
+
+def _batches(pairs: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for pair in pairs:
+        batch.append(pair)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
