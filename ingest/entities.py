@@ -1,9 +1,12 @@
 """Mentions → graph nodes: which node a mention stands for, and the node records to upsert.
 
 Each label's name property comes from the ontology's conventions below. A mention that the
-ruler tied to a known node keeps that node. Any other gets a deterministic id from its label
-and normalised name, so the same name in another document or another run lands on the same
-node (no duplicates), and its surface forms are kept as `alias_names`. When no node has that
+ruler tied to a known node keeps that node; when the mention also carries the properties of
+its node (a gazetteer term, a device found by its serial), the node is created with them if it
+does not exist yet (a device already stored under the same serial is used instead). Any other
+mention gets a deterministic id from its label and normalised name, so the same name in
+another document or another run lands on the same node (no duplicates), and its surface forms
+are kept as `alias_names`. When no node has that
 id yet, entity resolution (`ingest.resolve.Resolver` over `KnownEntities` candidates) may link
 the mention to an existing node under another name; the link then says which id the mention
 would have had (`merged_from`), so `khub unmerge` can undo it.
@@ -16,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from graph.store import NodeRecord, NodeRef
+from ingest.known_entities import NAME_PROPERTY as KNOWN_LABELS
 from ingest.known_entities import KnownEntities
 from ingest.nlp.extract import Mention
 from ingest.resolve import EntityCandidate, Resolver, normalise_name
@@ -79,6 +83,8 @@ class EntityLinker:
         """known: the stored entities to resolve against (None: exact names only)."""
         self.known = known
         self.resolver = resolver or Resolver()
+        self._exists: set[NodeRef] = set()  # term nodes known to be stored or written by this linker
+        self._devices: dict[str, NodeRef] = {}  # serial → the device node it names
 
     def link(self, mentions: Sequence[Mention], nodes: list[NodeRecord]) -> list[Link | None]:
         """A link per mention (None for labels that mentions cannot create)."""
@@ -87,7 +93,7 @@ class EntityLinker:
         for mention in mentions:
             name_prop = NAME_PROPERTY.get(mention.label)
             if mention.node_id:
-                links.append(Link(NodeRef(mention.label, mention.node_id)))
+                links.append(self._link_term(mention, nodes, index) if mention.node_props else Link(NodeRef(mention.label, mention.node_id)))
                 continue
             if name_prop is None or not normalise_for_key(mention.label, mention.text):
                 links.append(None)
@@ -107,6 +113,49 @@ class EntityLinker:
                 self.known.remember(EntityCandidate(link.ref.id, link.ref.label, self._name_of(link, mention), aliases=(mention.text,)))
             links.append(link)
         return links
+
+    def _link_term(self, mention: Mention, nodes: list[NodeRecord], index: dict[tuple[str, str], NodeRecord]) -> Link:
+        """The node of a mention that names its node and carries its properties (a gazetteer
+        term, a device by serial): created with those properties when it does not exist."""
+        props = dict(mention.node_props)
+        ref = NodeRef(mention.label, str(mention.node_id))
+        if mention.label == "Device" and props.get("serial"):
+            ref = self._device_ref(str(props["serial"]), ref)
+        record = index.get((ref.label, ref.id))
+        new = False
+        if record is None:
+            new = not self._stored(ref)
+            name_prop = NAME_PROPERTY.get(ref.label)
+            if name_prop and name_prop not in props:
+                props[name_prop] = mention.text
+            record = NodeRecord(ref.label, ref.id, defaults=props)
+            nodes.append(record)
+            index[(ref.label, ref.id)] = record
+        if ref.label in ALIASED and mention.text not in record.props.setdefault("alias_names", []):
+            record.props["alias_names"].append(mention.text)
+        if self.known is not None and ref.label in NAME_PROPERTY:
+            name = str(record.defaults.get(NAME_PROPERTY[ref.label]) or mention.text)
+            codes = tuple(str(record.defaults[k]) for k in ("model_number",) if record.defaults.get(k))
+            self.known.remember(EntityCandidate(ref.id, ref.label, name, aliases=(mention.text,), codes=codes))
+        return Link(ref, new=new)
+
+    def _stored(self, ref: NodeRef) -> bool:
+        """True when the node is in the graph already (or this linker has written it)."""
+        if self.known is None:
+            return False
+        if ref.label in KNOWN_LABELS:
+            return self.known.has(ref.label, ref.id)
+        if ref in self._exists:
+            return True
+        self._exists.add(ref)  # from now on it is stored, or written by this batch
+        return self.known.store.get(ref) is not None
+
+    def _device_ref(self, serial: str, ref: NodeRef) -> NodeRef:
+        """A device stored under this serial (e.g. by an event import) keeps its node."""
+        if serial not in self._devices:
+            found = self.known.store.find("Device", "serial", serial, limit=1) if self.known is not None else []
+            self._devices[serial] = NodeRef("Device", found[0].id) if found else ref
+        return self._devices[serial]
 
     def _name_of(self, link: Link, mention: Mention) -> str:
         """The display name of the linked node (the stored one after a merge)."""

@@ -188,15 +188,23 @@ def find_percentages(text: str) -> list[Quantity]:
 
 # ----------------------------------------------------------------------------- serials
 _SERIAL = re.compile(
-    r"(?:\b(?:S/?N|Serial(?:\s+(?:No\.?|Number))?|序列号|出厂编号|设备编号)\s*[:：#]?\s*)(?P<serial>[A-Z0-9][A-Z0-9\-_/]{3,30})",
+    r"(?:\b(?:S/N|Serial(?:\s+(?:No\.?|Number|#))?)(?![A-Za-z])|\bSN(?![A-Za-z0-9])|序列号|出厂编号|设备编号|机身编号)\s*[:：#]?\s*(?P<serial>[A-Z0-9][A-Z0-9\-_/]{3,30})"
+    r"|(?<![A-Za-z0-9])(?P<bare>SN[-_]?\d[A-Z0-9\-_/]{2,29})",
     re.IGNORECASE,
 )
 _MODEL_CODE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9]+(?:[-/.][A-Za-z0-9]+)*(?![A-Za-z0-9])")
 
 
 def find_serials(text: str) -> list[Quantity]:
-    """Serial numbers introduced by S/N, Serial No., 序列号, 出厂编号 ..."""
-    return [Quantity("serial", m.start("serial"), m.end("serial"), m["serial"], m["serial"].upper()) for m in _SERIAL.finditer(text)]
+    """Serial numbers introduced by S/N, Serial No., 序列号, 出厂编号 ..., or written with their
+    SN prefix (SN-2019-0142, SN20190142); a serial has a digit."""
+    out = []
+    for m in _SERIAL.finditer(text):
+        group = "serial" if m["serial"] else "bare"
+        serial = m[group].rstrip("-_/")
+        if any(c.isdigit() for c in serial):
+            out.append(Quantity("serial", m.start(group), m.start(group) + len(serial), serial, serial.upper()))
+    return out
 
 
 def model_codes(text: str) -> list[str]:
