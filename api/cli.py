@@ -596,6 +596,7 @@ def events_import(
     """Import events idempotently (by event id); bad lines are reported with file:line and dead-lettered."""
     from ingest.deadletter import DeadLetter
     from ingest.events import EventImporter
+    from ingest.outbox import Outbox
     from ingest.telemetry import TelemetryAggregator
     from ontology.event_schema import default_event_schema
 
@@ -604,7 +605,11 @@ def events_import(
     with connected(settings) as store:
         ensure_initialised(store)
         importer = EventImporter(
-            store, schema, TelemetryAggregator(settings.data_dir / "telemetry.sqlite", schema.telemetry), DeadLetter(settings.deadletter_path)
+            store,
+            schema,
+            TelemetryAggregator(settings.data_dir / "telemetry.sqlite", schema.telemetry),
+            DeadLetter(settings.deadletter_path),
+            outbox=Outbox(settings.outbox_path),
         )
         report = importer.import_files(files)
     summary = report.summary()

@@ -24,6 +24,7 @@ from typing import Any
 from graph.store import EdgeRecord, GraphStore, NodeRecord, NodeRef, Rejected
 from graph.values import ValueRejected, normalise_datetime
 from ingest.deadletter import DeadLetter
+from ingest.outbox import Outbox
 from ingest.telemetry import Reading, TelemetryAggregator
 from ontology.event_schema import REFERENCE_LABELS, EventSchema
 
@@ -110,20 +111,30 @@ class EventImporter:
     devices whose telemetry changed get their features rewritten).
     """
 
-    def __init__(self, store: GraphStore, schema: EventSchema, telemetry: TelemetryAggregator, deadletter: DeadLetter, batch_size: int = BATCH):
+    def __init__(
+        self,
+        store: GraphStore,
+        schema: EventSchema,
+        telemetry: TelemetryAggregator,
+        deadletter: DeadLetter,
+        batch_size: int = BATCH,
+        outbox: Outbox | None = None,
+    ):
+        """outbox: where each written batch records the nodes it touched, for `khub worker`."""
         self.store = store
+        self.outbox = outbox
         self.schema = schema
         self.telemetry = telemetry
         self.deadletter = deadletter
         self.batch_size = batch_size
         self._key_cache: dict[tuple[str, str, str], str] = {}
         self._ensured: set[tuple[str, str]] = set()  # nodes this importer already made sure exist
-        # what every event repeats, decided once: the reference kinds (a kind listed under both
-        # `by` and `about`, like device, makes one PERFORMED_BY edge), and the keys that are not
-        # Event fields
-        self._references = tuple(
-            (kind, REFERENCE_LABELS[kind], "PERFORMED_BY" if kind in schema.by else "CONCERNS") for kind in dict.fromkeys((*schema.by, *schema.about))
-        )
+        # what every event repeats, decided once per type: its reference kinds with their label
+        # and edge (PERFORMED_BY for `by`, CONCERNS for `about`), and the keys that are not Event fields
+        self._references = {
+            name: tuple((kind, REFERENCE_LABELS[kind], etype.edge_type(kind)) for kind in dict.fromkeys((*etype.by, *etype.about)))
+            for name, etype in schema.types.items()
+        }
         self._not_fields = frozenset((*_RESERVED, *REFERENCE_LABELS, *KEY_REFERENCES))
 
     def _resolve_key(self, label: str, prop: str, value: str, stubs: dict[tuple[str, str], NodeRecord]) -> NodeRef:
@@ -138,7 +149,7 @@ class EventImporter:
         return NodeRef(label, node_id)
 
     def _convert(
-        self, record: dict[str, Any], stubs: dict[tuple[str, str], NodeRecord], keyed: list[tuple[NodeRef, str, str, str]]
+        self, record: dict[str, Any], stubs: dict[tuple[str, str], NodeRecord], keyed: list[tuple[NodeRef, str, str, str, str]]
     ) -> tuple[NodeRecord | None, list[EdgeRecord], Reading | None]:
         """One event's node, its edges to nodes given by id, or its telemetry reading. References
         by key (e.g. `contact_email`) go to `keyed`, resolved against the store when written."""
@@ -187,7 +198,7 @@ class EventImporter:
         source = f"event:{event_id}"
         edges: list[EdgeRecord] = []
         ensured = self._ensured
-        for kind, label, edge_type in self._references:
+        for kind, label, edge_type in self._references[etype.name]:
             ref = get(kind)
             if ref is None or ref == "":
                 continue
@@ -198,7 +209,7 @@ class EventImporter:
             edges.append(EdgeRecord(edge_type, me, target, source_id=source, extractor=EXTRACTOR))
         for key, (label, prop) in KEY_REFERENCES.items():
             if get(key):
-                keyed.append((me, label, prop, str(record[key])))
+                keyed.append((me, label, prop, str(record[key]), etype.edge_type(key.split("_", 1)[0]) or "PERFORMED_BY"))
         return node, edges, None
 
     def import_records(self, records: Iterable[tuple[str, dict[str, Any] | EventError]]) -> EventImportReport:
@@ -261,9 +272,9 @@ class EventImporter:
         for item, reason in batch.errors:
             self._reject(report, item, reason)
         stubs, edges = batch.stubs, batch.edges
-        for me, label, prop, value in batch.keyed:
+        for me, label, prop, value, edge_type in batch.keyed:
             target = self._resolve_key(label, prop, value, stubs)
-            edges.append(EdgeRecord("PERFORMED_BY", me, target, source_id=f"event:{me.id}", extractor=EXTRACTOR))
+            edges.append(EdgeRecord(edge_type, me, target, source_id=f"event:{me.id}", extractor=EXTRACTOR))
         fresh = [n for key, n in stubs.items() if key not in self._ensured]
         result = self.store.upsert([*fresh, *batch.nodes], edges)
         refused = {r.item for r in result.rejected}
@@ -272,6 +283,7 @@ class EventImporter:
         for rejected in result.rejected:
             event_id = rejected.item.split(":", 1)[1] if rejected.item.startswith("Event:") else None
             self._reject(report, batch.items.get(event_id or "", rejected.item), rejected.reason)
+        devices: list[NodeRef] = []
         if batch.readings:
             new, touched = self.telemetry.add(batch.readings)
             report.telemetry_new += new
@@ -280,6 +292,11 @@ class EventImporter:
             if updates:
                 self.store.upsert(updates)
                 report.devices_updated += len(updates)
+                devices = [NodeRef("Device", d.id) for d in updates]
+        if self.outbox is not None:  # the intent worker re-scores what these events can change
+            written = [NodeRef("Event", n.id) for n in batch.nodes if f"Event:{n.id}" not in refused]
+            ends = [e.dst for e in edges if f"Event:{e.src.id}" not in refused]
+            self.outbox.append([*written, *ends, *devices], "events")
 
     def _reject(self, report: EventImportReport, item: str, reason: str) -> None:
         report.rejected.append(Rejected(item, reason))
@@ -294,7 +311,7 @@ class _Converted:
     edges: list[EdgeRecord] = field(default_factory=list)
     readings: list[Reading] = field(default_factory=list)
     stubs: dict[tuple[str, str], NodeRecord] = field(default_factory=dict)
-    keyed: list[tuple[NodeRef, str, str, str]] = field(default_factory=list)  # (event, label, key property, value)
+    keyed: list[tuple[NodeRef, str, str, str, str]] = field(default_factory=list)  # (event, label, key property, value, edge type)
     items: dict[str, str] = field(default_factory=dict)  # event id -> file:line
     errors: list[tuple[str, str]] = field(default_factory=list)  # (file:line, reason)
 

@@ -32,6 +32,12 @@ class EventType:
     required: tuple[str, ...]
     fields: dict[str, str]  # event field -> Event property
     aggregate: bool
+    by: tuple[str, ...] = ()  # reference kinds that performed events of this type (PERFORMED_BY)
+    about: tuple[str, ...] = ()  # reference kinds events of this type are about (CONCERNS)
+
+    def edge_type(self, kind: str) -> str | None:
+        """PERFORMED_BY or CONCERNS for a reference kind (`by` wins when a kind is in both)."""
+        return "PERFORMED_BY" if kind in self.by else "CONCERNS" if kind in self.about else None
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,12 @@ def load_event_schema(path: Path = EVENT_SCHEMA_FILE, ontology: Ontology | None 
         for field_name, prop in fields.items():
             if prop not in event_props:
                 issues.append(SchemaIssue(str(path), 0, f"event_types.{name}.fields.{field_name}", f"Event has no property {prop!r}"))
-        types[name] = EventType(name, tuple(spec.get("required", []) or []), fields, bool(spec.get("aggregate", False)))
+        by = tuple(spec.get("by", common.get("by", [])) or [])
+        about = tuple(spec.get("about", common.get("about", [])) or [])
+        for ref in (*by, *about):
+            if ref not in REFERENCE_LABELS:
+                issues.append(SchemaIssue(str(path), 0, f"event_types.{name}", f"unknown reference kind {ref!r} (known: {', '.join(REFERENCE_LABELS)})"))
+        types[name] = EventType(name, tuple(spec.get("required", []) or []), fields, bool(spec.get("aggregate", False)), by, about)
     for missing in sorted(known_types - set(types)):
         issues.append(SchemaIssue(str(path), 0, f"event_types.{missing}", "the ontology's EventType has no schema here"))
     for ref in (*common.get("by", []), *common.get("about", [])):

@@ -64,6 +64,9 @@ class Neo4jDialect:
 
         def unique(label: str, prop: str) -> None:
             name = index_name(label, prop, "unique")
+            plain = index_name(label, prop)
+            if name not in before and plain in before:  # the property was indexed, now it is a key: its index gives way
+                statements.append((f"drop {plain}", f"DROP INDEX {plain} IF EXISTS"))
             statements.append((name, f"CREATE CONSTRAINT {name} IF NOT EXISTS FOR (n:{quote(label)}) REQUIRE n.{quote(prop)} IS UNIQUE"))
 
         unique(meta_label, NODE_KEY)

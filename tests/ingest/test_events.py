@@ -53,7 +53,7 @@ def test_events_land_with_links_and_bad_lines_are_named(store, importer, tmp_pat
     assert all(r.item.startswith(str(path)) for r in report.rejected)
     assert report.events_written == 3
     e1 = store.neighbourhood(NodeRef("Event", "e1"))
-    assert {(e.type, e.dst.id) for e in e1.edges} == {("PERFORMED_BY", "li"), ("PERFORMED_BY", "d1")}
+    assert {(e.type, e.dst.id) for e in e1.edges} == {("PERFORMED_BY", "li"), ("CONCERNS", "d1")}  # a web view is about the device
     assert store.get(NodeRef("Event", "e1")).props["occurred_at"] == "2026-11-20T01:12:00.000000Z"
     assert {e.dst.id for e in store.neighbourhood(NodeRef("Event", "e7")).edges} == {"li"}  # matched by email, any case
     stranger = key_node_id("Contact", "email", "new.person@beta.example")

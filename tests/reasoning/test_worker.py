@@ -58,3 +58,30 @@ def test_ingest_writes_the_outbox_and_torn_lines_are_skipped(store, tmp_path: Pa
     outbox.append([NodeRef("Account", "a")], "s")  # the next record ends the torn line and stays whole
     later, _ = outbox.read(offset)
     assert [c.refs for c in later] == [(NodeRef("Account", "a"),)]
+
+
+def test_imported_events_reach_the_worker_through_the_outbox(store, tmp_path: Path):
+    from ingest.events import EventImporter
+    from ingest.telemetry import TelemetryAggregator
+    from ontology.event_schema import default_event_schema
+
+    load_demo_world(store)
+    engine = IntentEngine(store, clock=lambda: NOW)
+    engine.refresh()
+    outbox = Outbox(tmp_path / "outbox.jsonl")
+    schema = default_event_schema()
+    importer = EventImporter(
+        store, schema, TelemetryAggregator(tmp_path / "telemetry.sqlite", schema.telemetry), DeadLetter(tmp_path / "dead.jsonl"), outbox=outbox
+    )
+    events = [
+        {"id": f"imp-{i}", "type": "web_view", "ts": f"2026-11-2{i}T10:00:00Z", "url": "https://x.example/us900/warranty", "device": YOUNG.id} for i in range(3)
+    ]
+    events.append({"id": "imp-t", "type": "ticket", "ts": "2026-11-25T10:00:00Z", "device": YOUNG.id})
+    events.append({"id": "bad", "type": "no_such_type", "ts": "2026-11-25T10:00:00Z"})
+    report = importer.import_records((f"mem:{i + 1}", e) for i, e in enumerate(events))
+    assert report.events_written == 4 and len(report.rejected) == 1
+
+    (change,) = outbox.read()[0]
+    assert set(change.refs) == {*(NodeRef("Event", f"imp-{i}") for i in range(3)), NodeRef("Event", "imp-t"), YOUNG}
+    result = IntentWorker(engine, outbox, tmp_path / "outbox.offset").run_once()
+    assert result is not None and result.new == ["intent-replacement_anxiety-dev-us900-0377"]
