@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from ontology.model import DEFAULT_SCHEMA, default_ontology
+from reasoning.demo_world import demo_records
 
 runner = CliRunner()
 
@@ -44,9 +45,23 @@ def test_demo_query_show_path_and_search(khub_env: Path):
     code, out = run("demo")
     assert code == 0, out
     assert "0 rejected" in out and "renji-hospital, rival-imaging" in out
+    # every seed scenario's intent, with its action; the look-alikes stay quiet
+    for intent in (
+        "decision_chain_change-renji-hospital",
+        "budget_loosening-renji-hospital",
+        "competitor_penetration_risk-renji-hospital",
+        "contract_clause_conflict-renji-hospital",
+        "replacement_anxiety-dev-us900-0142",
+        "refund_risk-student-liu-yang",
+        "customs_policy_anxiety-al-noor-trading",
+        "cash_flow_stress-dev-ex200-0731",
+    ):
+        assert f"why intent-{intent}" in out, intent
+    assert out.count("→ task done") >= 9
+    assert not any(quiet in out for quiet in ("student-he-lin", "gulf-star-retail", "dev-ex200-0815", "dev-us900-0377"))
     code, out = run("query", "MATCH (c:Contact)-[:WORKS_AT]->(a:Account {id: $a}) RETURN c.id AS id ORDER BY id", "-p", "a=renji-hospital", "--json")
     assert code == 0, out
-    assert [r["id"] for r in json.loads(out)] == ["chen-jing", "li-ming", "wang-fang", "zhang-wei"]
+    assert [r["id"] for r in json.loads(out)] == ["chen-jing", "li-ming", "wang-fang", "zhang-wei", "zhou-min"]
     code, out = run("query", "CREATE (n:Account {id: 'x'})")
     assert code == 1 and "only read queries" in out
     code, out = run("show", "Device:dev-us900-0142", "--json")
@@ -59,7 +74,8 @@ def test_demo_query_show_path_and_search(khub_env: Path):
     assert code == 0 and "tender-renji-2026-041#1" in out
     run("demo")
     code, out = run("stats", "--json")
-    assert json.loads(out)["nodes"]["Contact"] == 4  # loading twice duplicates nothing
+    contacts = sum(1 for n in demo_records()[0] if n.label == "Contact")
+    assert json.loads(out)["nodes"]["Contact"] == contacts == 7  # loading twice duplicates nothing
 
 
 def test_validate_reports_file_line_and_element(khub_env: Path):
