@@ -479,6 +479,59 @@ def intents_explain(intent_id: Annotated[str, typer.Argument(help="An intent id,
     _print_rows(explained["evidence"], title="evidence")
 
 
+@intents_app.command("feedback")
+def intents_feedback(
+    intent_id: Annotated[str, typer.Argument(help="An intent id, e.g. intent-replacement_anxiety-dev-1")],
+    outcome: Annotated[str, typer.Argument(help="acknowledged, acted or dismissed")],
+    by: Annotated[str, typer.Option("--by", help="Who says so (a user or API key name).")] = "cli",
+) -> None:
+    """Say whether an intent was right: acknowledged or acted (right) or dismissed (wrong); calibration learns from it."""
+    from reasoning.feedback import give_feedback
+
+    with connected() as store:
+        try:
+            recorded = give_feedback(store, intent_id, outcome, by)
+        except KhubError as exc:
+            raise fail(str(exc)) from exc
+    console.print(f"{recorded.intent_id}: {recorded.outcome} (score {recorded.score} when given)")
+
+
+@intents_app.command("calibrate")
+def intents_calibrate(
+    min_labels: Annotated[int, typer.Option("--min-labels", help="Labelled intents an intent type needs to be calibrated.")] = 8,
+    as_json: JsonFlag = False,
+) -> None:
+    """Fit each intent type's calibration from the feedback in the graph; later refreshes write Intent.calibrated_score with it."""
+    from ontology.intents import load_intents
+    from reasoning.calibration import fit_calibration
+    from reasoning.feedback import collected_feedback
+
+    settings = Settings()
+    known = frozenset(d.id for d in load_intents())
+    with connected(settings) as store:
+        report = fit_calibration(collected_feedback(store, known), min_labels=min_labels)
+    report.calibration.save(settings.calibration_path)
+    rows = [
+        {
+            "intent": t.intent_type,
+            "labels": t.labels,
+            "right": t.positives,
+            "a": round(t.a, 3),
+            "b": round(t.b, 3),
+            "brier_raw": t.brier_raw,
+            "brier_calibrated": t.brier_calibrated,
+            "suggested_threshold": t.suggested_threshold,
+        }
+        for t in report.calibration.types.values()
+    ]
+    if as_json:
+        _print_json({"path": str(settings.calibration_path), "fitted": rows, "skipped": report.skipped})
+        return
+    _print_rows(rows, title=f"{len(rows)} intent type(s) calibrated → {settings.calibration_path}")
+    for intent_type, why in report.skipped.items():
+        err.print(f"[yellow]not calibrated:[/] {intent_type}: {why}")
+
+
 @intents_app.command("definitions")
 def intents_definitions(as_json: JsonFlag = False) -> None:
     """The intent catalogue (validated): subject, threshold, signals, purposes, actions."""

@@ -3,7 +3,9 @@
 Stewards describe a path from a subject to its evidence with typed steps and conditions;
 this module turns it into one query that both stores run: every edge of the path must hold
 now (no `valid_to` in the past; an `ended` step's edge must have stopped instead), the
-evidence must fall in the time window when the pattern dates it, and each (subject, evidence) pair comes back once with its latest time.
+evidence must fall in the time window when the pattern dates it, a step's `unless` paths must
+not exist now (OPTIONAL MATCH + count: FalkorDB has no EXISTS subqueries), and each
+(subject, evidence) pair comes back once with its latest time.
 Condition values are parameters, normalised like stored values (dates, datetimes, enums).
 """
 
@@ -16,7 +18,7 @@ from typing import Any
 from graph.dialect import quote
 from graph.values import ValueRejected, normalise_datetime, normalise_value
 from ontology.errors import OntologyViolation
-from ontology.intents import Condition, PathPattern
+from ontology.intents import Condition, PathPattern, Step
 from ontology.model import NODE_KEY, Ontology, Property
 
 #: Properties tried, in order, for a human-readable caption of an evidence node.
@@ -114,9 +116,32 @@ def compile_pattern(pattern: PathPattern, ontology: Ontology, now: datetime, sin
     lines.append(f"MATCH {path}")
     if conds:
         lines.append("WHERE " + " AND ".join(conds))
-    lines.append(f"WITH s, {evidence} AS e, {time_expr} AS at")
+    exclusions = [(i, sub) for i, step in enumerate(pattern.steps, start=1) for sub in step.unless]
+    kept = sorted({f"n{i}" for i, _ in exclusions})
+    lines.append(f"WITH {', '.join(['s', f'{evidence} AS e', f'{time_expr} AS at', *kept])}")
+    for j, (i, sub) in enumerate(exclusions):
+        # a step's `unless` path: OPTIONAL MATCH + count (FalkorDB has no EXISTS subqueries)
+        lines += _exclusion(f"n{i}", sub, j, node_props, ontology, now, now_param, params)
+        kept = [v for v in kept if any(f"n{k}" == v for k, _ in exclusions[j + 1 :])]
+        lines.append(f"WITH {', '.join(['s', 'e', 'at', *kept])}, count(u{j}_{len(sub)}) AS c{j} WHERE c{j} = 0")
     lines.append(f"RETURN s.{NODE_KEY} AS subject, labels(e)[0] AS label, e.{NODE_KEY} AS evidence, max(at) AS at, {caption} AS caption, {{{extra}}} AS props")
     return "\n".join(lines), params.values
+
+
+def _exclusion(
+    start: str, steps: Sequence[Step], j: int, node_props: dict[str, dict[str, Property]], ontology: Ontology, now: datetime, now_param: str, params: _Params
+) -> list[str]:
+    """OPTIONAL MATCH of an `unless` path from `start` (its edges holding now, its conditions met)."""
+    path, conds = f"({start})", []
+    for k, step in enumerate(steps, start=1):
+        rel, node = f"u{j}r{k}", f"u{j}_{k}"
+        hop = f"[{rel}:{quote(step.edge)}]"
+        path += f"-{hop}->({node}:{quote(step.node)})" if step.direction == "out" else f"<-{hop}-({node}:{quote(step.node)})"
+        conds += [_condition(node, c, node_props[step.node], now, params) for c in step.where]
+        conds += [_condition(rel, c, dict(ontology.edge_types[step.edge].properties), now, params) for c in step.edge_where]
+        conds.append(f"({rel}.valid_to IS NULL OR {rel}.valid_to > {now_param})")
+        conds.append(f"coalesce({rel}.valid_from, '') <= {now_param}")
+    return [f"OPTIONAL MATCH {path}", "WHERE " + " AND ".join(conds)]
 
 
 def pattern_query_params(subjects: Sequence[str] | None) -> dict[str, Any]:

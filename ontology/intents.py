@@ -66,6 +66,9 @@ class Step:
     edge_where: tuple[Condition, ...] = ()
     #: True: the edge must have ENDED (valid_to in the past), e.g. a contact who left the account.
     ended: bool = False
+    #: Paths from this step's node that must NOT exist now (each a tuple of steps): e.g. a web
+    #: view performed by someone employed by a competitor, a ticket about a regulation.
+    unless: tuple[tuple[Step, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -220,8 +223,26 @@ class _Checker:
                 return ()
             edge_where = self.conditions(edge_name, raw.get("edge_where"), (*at, "edge_where"), edge=True)
             ended = bool(raw.get("ended", False))
-            out.append(Step(edge_name, direction, node, self.conditions(node, raw.get("where"), (*at, "where")), edge_where, ended))
+            unless = self.unless(node, raw.get("unless"), (*at, "unless"))
+            out.append(Step(edge_name, direction, node, self.conditions(node, raw.get("where"), (*at, "where")), edge_where, ended, unless))
             here = node
+        return tuple(out)
+
+    def unless(self, start: str, data: Any, where: tuple[str, ...]) -> tuple[tuple[Step, ...], ...]:
+        """`unless`: one path (a list of steps) or a list of paths from `start` that must not exist."""
+        if data is None:
+            return ()
+        if not isinstance(data, list) or not data:
+            self.add(where, "must be a path (a list of steps) or a list of paths that must not exist")
+            return ()
+        paths = [data] if isinstance(data[0], Mapping) else data
+        out = []
+        for i, raw in enumerate(paths):
+            steps = self.steps(start, raw, (*where, str(i)))
+            if any(step.ended for step in steps):
+                self.add((*where, str(i)), "an unless path cannot use ended steps")
+            elif steps:
+                out.append(steps)
         return tuple(out)
 
     def signal(self, subject: str, raw: Any, where: tuple[str, ...]) -> Signal | None:

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
         return self.data_dir / "outbox.offset"
 
     @property
+    def calibration_path(self) -> Path:
+        """The intent calibration fitted from feedback (`khub intents calibrate`)."""
+        return self.data_dir / "calibration.json"
+
+    @property
     def actions_ledger_path(self) -> Path:
         """When each intent action last fired (cooldown)."""
         return self.data_dir / "actions-ledger.jsonl"

@@ -312,7 +312,12 @@ def check_template_variables(spec: ActionSpec, extra_variables: Iterable[str] = 
         return
     known = dict.fromkeys([*BUILTIN_VARIABLES, *extra_variables], "")
     for slot in ("title", "message"):
-        render_template(getattr(spec, slot), known, f"task({spec.role}).{slot}")
+        text, where = getattr(spec, slot), f"task({spec.role}).{slot}"
+        render_template(text, known, where)
+        # `{evidence}` without its `$` would print literally: a typo, not text
+        bare = [name for name in re.findall(r"(?<!\$)\{(\w+)\}", text) if name in known]
+        if bare:
+            raise TemplateError(f"template {where}: {', '.join('{' + n + '}' for n in bare)} is missing its $ (write ${{{bare[0]}}})")
 
 
 #: The variables every task template may use (values described in docs/actions.md).

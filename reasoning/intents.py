@@ -29,6 +29,7 @@ from graph.store import EdgeRecord, GraphStore, NodeRecord, NodeRef, PatternMatc
 from graph.values import normalise_datetime
 from ontology.intents import IntentDefinition, Signal, default_intents
 from reasoning import scoring
+from reasoning.calibration import Calibration
 
 ENGINE = "khub.reasoning/1"
 #: Statuses people set; a refresh updates the score but keeps them.
@@ -114,10 +115,13 @@ class IntentEngine:
         embedder: Any | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_fired: Callable[[IntentScore, str], None] | None = None,
+        calibration: Calibration | None = None,
     ):
         """embedder: for semantic signals (`ingest.embed.Embedder`); on_fired(score, status) is
-        called for every intent written at or over its threshold (actions hook in here)."""
+        called for every intent written at or over its threshold (actions hook in here);
+        calibration: maps scores to `Intent.calibrated_score` (`reasoning.calibration`)."""
         self.store = store
+        self.calibration = calibration or Calibration({})
         self.definitions = list(definitions if definitions is not None else default_intents())
         self.embedder = embedder
         self.clock = clock
@@ -239,6 +243,7 @@ class IntentEngine:
         type_ref = NodeRef("IntentType", definition.id)
         props = {
             "confidence_score": round(result.score, 4),
+            "calibrated_score": self.calibration.apply(definition.id, result.score),
             "intent_status": status,
             "last_seen": now,
             "purposes": list(definition.purposes),
@@ -280,6 +285,7 @@ class IntentEngine:
                     ref.id,
                     {
                         "confidence_score": round(result.score, 4),
+                        "calibrated_score": self.calibration.apply(result.definition.id, result.score),
                         "intent_status": status,
                         "explanation": "\n".join(result.explanation()),
                         "score_history": [f"{now}={result.score:.4f}"],
@@ -296,6 +302,16 @@ class IntentEngine:
 
     def _expire_unscored(self, definition: IntentDefinition, scored: set[str], subjects: Sequence[str] | None, report: RefreshReport) -> None:
         """Intents of this type whose subject has no evidence at all any more expire too."""
+        if subjects is not None:  # the real-time path: look up just these subjects' intents, not every live one
+            for subject in dict.fromkeys(subjects):
+                if subject in scored:
+                    continue
+                intent_id = f"intent-{definition.id}-{subject}"
+                node = self.store.get(NodeRef("Intent", intent_id))
+                if node is not None and node.props.get("intent_status") in ("new", "active"):
+                    self.store.upsert([NodeRecord("Intent", intent_id, {"intent_status": "expired", "confidence_score": 0.0})])
+                    report.expired.append(intent_id)
+            return
         live = self.store.find("Intent", "intent_status", "new", limit=100_000) + self.store.find("Intent", "intent_status", "active", limit=100_000)
         prefix = f"intent-{definition.id}-"
         for node in live:
@@ -310,17 +326,23 @@ class IntentEngine:
     def affected(self, touched: Iterable[NodeRef]) -> dict[str, dict[str, list[str]]]:
         """For nodes a write touched: per intent definition, the subjects (per label) to re-score.
         Only definitions whose patterns pass through a touched label are asked (graph locality)."""
-        by_label: dict[str, list[str]] = defaultdict(list)
+        by_label: dict[str, dict[str, None]] = defaultdict(dict)  # label -> ids, deduplicated in order
         for ref in touched:
-            if ref.id not in by_label[ref.label]:
-                by_label[ref.label].append(ref.id)
+            by_label[ref.label][ref.id] = None
         out: dict[str, dict[str, list[str]]] = {}
+        # `subjects_touched` follows only the path's labels, edge types and directions (no conditions),
+        # so signals sharing that shape (e.g. every `Account <-PERFORMED_BY- Event` signal) share one answer
+        seen: dict[tuple[Any, ...], list[str]] = {}
         for definition in self.definitions:
             subjects: set[str] = set()
             for signal in definition.signals:
-                labels = {signal.pattern.subject, *(step.node for step in signal.pattern.steps)}
+                pattern = signal.pattern
+                labels = {pattern.subject, *(step.node for step in pattern.steps)}
                 for label in labels & set(by_label):
-                    subjects.update(self.store.subjects_touched(signal.pattern, label, by_label[label]))
+                    key = (pattern.subject, tuple((step.edge, step.direction, step.node) for step in pattern.steps), label)
+                    if key not in seen:
+                        seen[key] = self.store.subjects_touched(pattern, label, list(by_label[label]))
+                    subjects.update(seen[key])
             if subjects:
                 out[definition.id] = {definition.subject: sorted(subjects)}
         return out

@@ -16,6 +16,7 @@ from graph.store import GraphStore, NodeRef
 from ingest.deadletter import DeadLetter
 from ontology.settings import Settings
 from reasoning.actions import ActionConfig, ActionResult, ActionRunner, IntentFired, IntentSubject
+from reasoning.calibration import Calibration
 from reasoning.intents import IntentEngine, IntentScore
 
 
@@ -65,8 +66,8 @@ def build_engine(
     clock: Callable[[], datetime] | None = None,
     log: ActionLog | None = None,
 ) -> IntentEngine:
-    """An engine on `store`; with actions, intents that fire run their definition's actions
-    (results collected in `log` when given)."""
+    """An engine on `store`, calibrated by the file `khub intents calibrate` wrote (if any); with
+    actions, intents that fire run their definition's actions (results collected in `log` when given)."""
     settings = settings or Settings()
     clock = clock or (lambda: datetime.now(UTC))
     on_fired = None
@@ -86,4 +87,4 @@ def build_engine(
             if log is not None:
                 log.results[result.intent_id] = results
 
-    return IntentEngine(store, embedder=embedder, clock=clock, on_fired=on_fired)
+    return IntentEngine(store, embedder=embedder, clock=clock, on_fired=on_fired, calibration=Calibration.load(settings.calibration_path))

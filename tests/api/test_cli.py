@@ -160,3 +160,18 @@ def test_intents_from_the_command_line(khub_env: Path):
     assert code == 0, out
     roles = {m["contact"]: m["role"] for m in json.loads(out)["members"]}
     assert roles["王芳"] == "budget_holder" and roles["李明"] == "technical_evaluator"
+
+
+def test_feedback_then_calibrate(khub_env: Path):
+    assert run("demo")[0] == 0
+    code, out = run("intents", "feedback", "intent-refund_risk-student-liu-yang", "dismissed", "--by", "teacher.li")
+    assert code == 0 and "dismissed" in out
+    code, out = run("intents", "feedback", "intent-nope", "acted")
+    assert code == 1 and "no intent 'intent-nope'" in out
+    code, out = run("intents", "calibrate", "--json")
+    assert code == 0, out
+    data = json.loads(out)
+    assert data["fitted"] == [] and "1 labelled intent(s), 8 needed" in data["skipped"]["refund_risk"]
+    assert Path(data["path"]).exists()
+    code, out = run("intents", "list", "--status", "dismissed", "--json")
+    assert [r["intent"] for r in json.loads(out)] == ["intent-refund_risk-student-liu-yang"]

@@ -385,6 +385,20 @@ def test_action_definitions_are_checked():
     with pytest.raises(TemplateError, match=r"\$budget"):
         check_template_variables(ActionSpec("task", role="sales", message="Budget $budget"))
     check_template_variables(ActionSpec("task", role="sales", message="Budget $budget"), ["budget"])
+    with pytest.raises(TemplateError, match=r"\{evidence\} is missing its \$"):
+        check_template_variables(ActionSpec("task", role="sales", message="Deferred ({evidence})."))
+
+
+def test_every_shipped_task_template_renders():
+    from ontology.intents import default_intents
+
+    specs = [(d.id, ActionSpec.coerce(a)) for d in default_intents() for a in d.actions if a.kind == "task"]
+    assert len(specs) >= 9
+    for intent_id, spec in specs:
+        try:
+            check_template_variables(spec)
+        except TemplateError as exc:  # name the definition in the failure
+            pytest.fail(f"{intent_id}: {exc}")
 
 
 def test_bad_and_duplicate_specs_come_back_as_results(receiver, tmp_path):
