@@ -29,11 +29,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from ontology.errors import SchemaInvalid, SchemaIssue
 from ontology.model import NODE_KEY, Ontology, default_ontology
 from ontology.yamlsource import Lines, line_of, load_yaml_with_lines
 
 INTENT_DIR = Path(__file__).resolve().parent / "intents"
+#: Everyday sentences semantic signals must be closer to their examples than to (see `Signal.min_margin`).
+BACKGROUND_FILE = Path(__file__).resolve().parent / "semantic_background.yaml"
 SUBJECT_LABELS = ("Account", "Contact", "Device")
 SIGNAL_KINDS = ("pattern", "feature", "policy", "semantic")
 DIRECTIONS = ("out", "in")
@@ -105,6 +109,9 @@ class Signal:
     #: semantic signals: example phrases (EN and ZH) and the cosine they must reach, or a classifier label
     examples: tuple[str, ...] = ()
     min_similarity: float = 0.5
+    #: semantic signals: how much closer to the examples than to the background sentences
+    #: (`ontology/semantic_background.yaml`) a passage must be; what travels between embedders
+    min_margin: float = 0.0
     classifier_label: str | None = None
     #: Evidence older than this many days does not count (default: the intent's window).
     window_days: int | None = None
@@ -297,6 +304,7 @@ class _Checker:
             describe=str(raw.get("describe", "")),
             examples=examples,
             min_similarity=self.number(raw, "min_similarity", where, 0.0, 1.0, 0.5),
+            min_margin=self.number(raw, "min_margin", where, -1.0, 1.0, 0.0),
             classifier_label=str(label) if label else None,
             window_days=int(self.number(raw, "window_days", where, 1, 3650)) if "window_days" in raw else None,
             absent=bool(raw.get("absent", False)),
@@ -390,6 +398,31 @@ def load_intents(paths: Iterable[Path] | None = None, ontology: Ontology | None 
     if issues:
         raise SchemaInvalid(issues)
     return definitions
+
+
+@lru_cache(maxsize=8)
+def load_semantic_background(path: Path = BACKGROUND_FILE) -> tuple[str, ...]:
+    """The background sentences semantic signals are contrasted with (every language's list,
+    in file order); `SchemaInvalid` names the file and line of anything that is not a sentence."""
+    try:
+        data, lines, _duplicates = load_yaml_with_lines(path)
+    except (OSError, yaml.YAMLError) as exc:
+        raise SchemaInvalid([SchemaIssue(str(path), getattr(getattr(exc, "problem_mark", None), "line", -1) + 1, "(file)", str(exc))]) from None
+    if not isinstance(data, Mapping) or not data:
+        raise SchemaInvalid([SchemaIssue(str(path), 1, "(file)", "expected a mapping from language to a list of sentences")])
+    issues, sentences = [], []
+    for lang, items in data.items():
+        if not isinstance(items, list):
+            issues.append(SchemaIssue(str(path), line_of(lines, (str(lang),)), str(lang), "expected a list of sentences"))
+            continue
+        for i, item in enumerate(items):
+            if not isinstance(item, str) or not item.strip():
+                issues.append(SchemaIssue(str(path), line_of(lines, (str(lang), str(i))), f"{lang}.{i}", f"expected a sentence, got {item!r}"))
+            else:
+                sentences.append(item.strip())
+    if issues:
+        raise SchemaInvalid(issues)
+    return tuple(sentences)
 
 
 @lru_cache(maxsize=1)

