@@ -91,6 +91,15 @@ def read_event_file(path: Path) -> Iterator[tuple[str, dict[str, Any] | EventErr
             yield item, record if isinstance(record, dict) else EventError("an event must be a JSON object")
 
 
+def _each(value: Any) -> list[Any]:
+    """A reference field's values: nothing, one value, or every item of a list (empty ones dropped)."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, (list, tuple)):
+        return [v for v in value if v is not None and v != ""]
+    return [value]
+
+
 def _ref_id(label: str, value: Any) -> str:
     if type(value) is str and value.strip():
         return value
@@ -199,17 +208,15 @@ class EventImporter:
         edges: list[EdgeRecord] = []
         ensured = self._ensured
         for kind, label, edge_type in self._references[etype.name]:
-            ref = get(kind)
-            if ref is None or ref == "":
-                continue
-            target = NodeRef(label, _ref_id(kind, ref))
-            key = (label, target.id)
-            if key not in ensured and key not in stubs:
-                stubs[key] = NodeRecord(label, target.id)
-            edges.append(EdgeRecord(edge_type, me, target, source_id=source, extractor=EXTRACTOR))
+            for ref in _each(get(kind)):  # one id, or a list (an e-mail's sender, recipients and cc)
+                target = NodeRef(label, _ref_id(kind, ref))
+                key = (label, target.id)
+                if key not in ensured and key not in stubs:
+                    stubs[key] = NodeRecord(label, target.id)
+                edges.append(EdgeRecord(edge_type, me, target, source_id=source, extractor=EXTRACTOR))
         for key, (label, prop) in KEY_REFERENCES.items():
-            if get(key):
-                keyed.append((me, label, prop, str(record[key]), etype.edge_type(key.split("_", 1)[0]) or "PERFORMED_BY"))
+            for value in _each(get(key)):
+                keyed.append((me, label, prop, str(value), etype.edge_type(key.split("_", 1)[0]) or "PERFORMED_BY"))
         return node, edges, None
 
     def import_records(self, records: Iterable[tuple[str, dict[str, Any] | EventError]]) -> EventImportReport:

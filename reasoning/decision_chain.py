@@ -3,7 +3,9 @@
 A contact's role comes, strongest first, from an explicit HAS_ROLE edge (CRM, a tender, a
 steward), from the job title (EN and ZH gazetteer `ontology/gazetteers/roles.yaml`, on the
 WORKS_AT edge or the contact), and from behaviour: people who report to the decision maker or
-budget holder and attend the account's meetings and calls are influencers. Departures are
+budget holder and attend the account's meetings and calls are influencers, and so are people
+who keep being on the same e-mails as them (sender, recipient or cc: the importer gives each
+participant a PERFORMED_BY edge, so the three are not told apart). Departures are
 WORKS_AT edges that ended. `apply_chain` writes the inferred roles as HAS_ROLE edges (with
 their confidence and provenance), so the `decision_chain_change` intent sees new decision
 roles and departures like any other fact.
@@ -25,6 +27,9 @@ CONFIDENCE = {"explicit": 0.95, "title": 0.75, "behaviour": 0.5}
 #: Roles whose direct reports who also show up in meetings count as influencers.
 LEADING_ROLES = ("decision_maker", "budget_holder")
 MEETING_TYPES = ("meeting", "call")
+EMAIL_TYPES = ("email",)
+#: E-mails a contact must share with a decision maker or budget holder to count as an influencer.
+MIN_SHARED_EMAILS = 2
 
 
 @dataclass
@@ -95,7 +100,8 @@ def infer_chain(
             role = edge.props.get("role")
             member.role, member.confidence, member.basis = role, float(edge.props.get("confidence") or CONFIDENCE["explicit"]), "explicit"
             member.reasons.append(f"recorded as {role} ({edge.props.get('source_id') or 'unknown source'}) for {edge.dst}")
-    meetings = _meeting_counts(store, list(current), now, meeting_window_days)
+    events = _events_by_contact(store, list(current), now, meeting_window_days)
+    meetings = {ref: len(ids) for ref, (ids, _mails) in events.items()}
     leaders = {ref for ref, m in current.items() if m.role in LEADING_ROLES}
     for edge in around.edges:
         if edge.type == "REPORTS_TO" and edge.src in current and edge.dst in leaders:
@@ -107,22 +113,42 @@ def infer_chain(
         member = current.get(NodeRef("Contact", ref))
         if member is not None and count:
             member.reasons.append(f"{count} meeting(s) or call(s) in {meeting_window_days} days")
+    _influencers_by_email(current, leaders, events, meeting_window_days)
     members = sorted(current.values(), key=lambda m: (m.role is None, m.role or "", m.name))
     return DecisionChain(account, members, sorted(departed, key=lambda m: m.until or ""))
 
 
-def _meeting_counts(store: GraphStore, contacts: list[NodeRef], now: datetime, days: int) -> dict[str, int]:
+def _events_by_contact(store: GraphStore, contacts: list[NodeRef], now: datetime, days: int) -> dict[str, tuple[set[str], set[str]]]:
+    """Per contact id: the meetings or calls, and the e-mails, it took part in within `days`."""
     if not contacts:
         return {}
     pattern = PathPattern(
         "Contact",
-        (Step("PERFORMED_BY", "in", "Event", (Condition("event_type", "in", list(MEETING_TYPES)),)),),
+        (Step("PERFORMED_BY", "in", "Event", (Condition("event_type", "in", [*MEETING_TYPES, *EMAIL_TYPES]),)),),
         time_property="occurred_at",
+        return_props=("event_type",),
     )
-    counts: dict[str, int] = {}
+    out: dict[str, tuple[set[str], set[str]]] = {}
     for match in store.match_pattern(pattern, now, now - timedelta(days=days), [c.id for c in contacts]):
-        counts[match.subject] = counts.get(match.subject, 0) + 1
-    return counts
+        meetings, mails = out.setdefault(match.subject, (set(), set()))
+        (mails if match.props.get("event_type") in EMAIL_TYPES else meetings).add(match.evidence)
+    return out
+
+
+def _influencers_by_email(current: dict[NodeRef, Member], leaders: set[NodeRef], events: dict[str, tuple[set[str], set[str]]], days: int) -> None:
+    """E-mail patterns: someone without a role who keeps being on the same e-mails as a decision
+    maker or budget holder (sender, recipient or cc: one PERFORMED_BY each) influences them."""
+    leader_mails = {ref: events.get(ref.id, (set(), set()))[1] for ref in leaders}
+    for ref, member in current.items():
+        if ref in leaders:
+            continue
+        mails = events.get(ref.id, (set(), set()))[1]
+        for leader, theirs in leader_mails.items():
+            shared = len(mails & theirs)
+            if shared >= MIN_SHARED_EMAILS:
+                member.reasons.append(f"on {shared} e-mail(s) with {current[leader].name} ({current[leader].role}) in {days} days")
+                if member.role is None:
+                    member.role, member.confidence, member.basis = "influencer", CONFIDENCE["behaviour"], "behaviour"
 
 
 def apply_chain(store: GraphStore, chain: DecisionChain, now: datetime | None = None) -> WriteResult:

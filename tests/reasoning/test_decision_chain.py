@@ -51,3 +51,34 @@ def test_roles_come_from_records_titles_and_behaviour(store):
     assert fired.subject == RENJI
     evidence = {e.ref.id for s in fired.signals for e in s.evidence}
     assert {"liu-yang"} <= evidence
+
+
+def test_email_patterns_make_an_influencer(store, tmp_path):
+    """Imported e-mails with several participants (a list of contacts): someone who keeps being on
+    the budget holder's e-mails influences her; someone on one e-mail with her does not."""
+    from ingest.deadletter import DeadLetter
+    from ingest.events import EventImporter
+    from ingest.telemetry import TelemetryAggregator
+    from ontology.event_schema import default_event_schema
+
+    load_demo_world(store)
+    aide, once = NodeRef("Contact", "zhao-lei"), NodeRef("Contact", "qian-yu")
+    assert not store.upsert(
+        [NodeRecord("Contact", aide.id, {"full_name": "赵磊"}), NodeRecord("Contact", once.id, {"full_name": "钱宇"})],
+        [EdgeRecord("WORKS_AT", aide, RENJI, valid_from="2023-01-01"), EdgeRecord("WORKS_AT", once, RENJI, valid_from="2023-01-01")],
+    ).rejected
+    mails = [
+        {"id": "mail-1", "type": "email", "ts": "2026-11-02T08:00:00Z", "contact": ["wang-fang", aide.id, once.id], "subject": "预算"},
+        {"id": "mail-2", "type": "email", "ts": "2026-11-20T08:00:00Z", "contact": [aide.id, "wang-fang"], "subject": "Re: 预算"},
+        {"id": "mail-3", "type": "email", "ts": "2026-05-01T08:00:00Z", "contact": [once.id, "wang-fang"], "subject": "old"},  # out of the window
+    ]
+    schema = default_event_schema()
+    importer = EventImporter(store, schema, TelemetryAggregator(tmp_path / "telemetry.sqlite", schema.telemetry), DeadLetter(tmp_path / "dead.jsonl"))
+    report = importer.import_records((m["id"], m) for m in mails)
+    assert report.rejected == [] and report.events_written == 3, report
+
+    chain = infer_chain(store, RENJI, NOW)
+    members = {m.contact.id: m for m in chain.members}
+    assert (members[aide.id].role, members[aide.id].basis) == ("influencer", "behaviour")
+    assert any("on 2 e-mail(s) with 王芳 (budget_holder)" in r for r in members[aide.id].reasons)
+    assert members[once.id].role is None
