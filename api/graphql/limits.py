@@ -1,0 +1,278 @@
+"""Limits on what one GraphQL operation may ask, checked before it runs, and stable error codes.
+
+`QueryGuard` (a Strawberry extension, one instance per operation) refuses, with
+`extensions.code`:
+
+| code | when |
+|---|---|
+| QUERY_TOO_LARGE | the document is longer than `max_query_chars`, or has more than `max_tokens` tokens (graphql-core stops parsing there) |
+| VARIABLES_TOO_LARGE | the variables take more than `max_variables_bytes` as JSON |
+| QUERY_TOO_DEEP | fields nest deeper than `max_depth` |
+| TOO_MANY_ALIASES | more than `max_aliases` aliased fields |
+| QUERY_TOO_COMPLEX | the cost is over `max_cost`: every field counts once per object it is asked on; a field |
+|  | with `first`/`limit` asks for that many objects (the value given, or the default) |
+| FRAGMENT_CYCLE | a fragment spreads itself (graphql-core's NoFragmentCyclesRule) |
+| INTROSPECTION_DISABLED | introspection is switched off (setting `graphql_introspection`) |
+
+Depth, aliases and cost are computed through fragments, each fragment once (memoised, so a
+"fragment bomb" that spreads fragments into each other costs linear time to measure while its
+count grows exponentially) and cycles cut (graphql-core then refuses them). They run before
+graphql-core's own validation, so a hostile document is refused without the expensive rules.
+
+After the operation, every error gets a stable code: khub's own errors (`ontology.errors`) keep
+their `code` and message; GraphQL validation and variable errors get GRAPHQL_VALIDATION_FAILED /
+BAD_USER_INPUT / GRAPHQL_PARSE_FAILED; anything unexpected becomes INTERNAL_ERROR with its
+message masked (the full error goes to the server log with the request id), never a stack trace.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLInterfaceType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    VariableNode,
+    get_named_type,
+)
+from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef, TypeNameMetaFieldDef
+from strawberry.extensions import SchemaExtension
+
+from ontology.errors import KhubError
+
+log = logging.getLogger("khub.api.graphql")
+
+#: Arguments whose value is the number of items a list field returns.
+SIZE_ARGUMENTS = ("first", "limit")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much one operation may ask."""
+
+    max_query_chars: int = 20_000
+    max_tokens: int = 3_000
+    max_variables_bytes: int = 64_000
+    max_depth: int = 15
+    max_aliases: int = 30
+    max_cost: int = 50_000
+
+
+@dataclass(frozen=True)
+class Measure:
+    """Depth, aliases and cost of a selection (cost relative to one parent object)."""
+
+    depth: int = 0
+    aliases: int = 0
+    cost: int = 0
+
+
+def limit_error(message: str, code: str) -> GraphQLError:
+    """A GraphQL error with a stable code."""
+    return GraphQLError(message, extensions={"code": code})
+
+
+class _Measurer:
+    def __init__(self, schema: GraphQLSchema, document: DocumentNode, variables: dict[str, Any] | None):
+        self.schema = schema
+        self.variables = variables or {}
+        self.fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        self.memo: dict[str, Measure] = {}
+        self.stack: list[str] = []
+
+    def _size(self, field: FieldNode, definition: Any) -> int:
+        for name in SIZE_ARGUMENTS:
+            arg_def = definition.args.get(name) if definition is not None else None
+            if arg_def is None:
+                continue
+            given = next((a.value for a in field.arguments or () if a.name.value == name), None)
+            value: Any = None
+            if isinstance(given, IntValueNode):
+                value = int(given.value)
+            elif isinstance(given, VariableNode):
+                value = self.variables.get(given.name.value)
+            elif given is None:
+                value = arg_def.default_value
+            if isinstance(value, int) and not isinstance(value, bool):
+                return max(value, 1)
+            return 1
+        return 1
+
+    def _field_def(self, parent: Any, name: str) -> Any:
+        if name == "__schema":
+            return SchemaMetaFieldDef
+        if name == "__type":
+            return TypeMetaFieldDef
+        if name == "__typename":
+            return TypeNameMetaFieldDef
+        if isinstance(parent, (GraphQLObjectType, GraphQLInterfaceType)):
+            return parent.fields.get(name)
+        return None
+
+    def selection(self, selection_set: SelectionSetNode | None, parent: Any) -> Measure:
+        if selection_set is None:
+            return Measure()
+        depth = aliases = cost = 0
+        for sel in selection_set.selections:
+            if isinstance(sel, FieldNode):
+                definition = self._field_def(parent, sel.name.value)
+                child_type = get_named_type(definition.type) if definition is not None else None
+                size = self._size(sel, definition)
+                inner = self.selection(sel.selection_set, child_type)
+                depth = max(depth, 1 + inner.depth)
+                aliases += (1 if sel.alias else 0) + inner.aliases
+                cost += size * (1 + inner.cost)
+            elif isinstance(sel, InlineFragmentNode):
+                cond = self.schema.get_type(sel.type_condition.name.value) if sel.type_condition else parent
+                inner = self.selection(sel.selection_set, cond)
+                depth, aliases, cost = max(depth, inner.depth), aliases + inner.aliases, cost + inner.cost
+            elif isinstance(sel, FragmentSpreadNode):
+                inner = self.fragment(sel.name.value)
+                depth, aliases, cost = max(depth, inner.depth), aliases + inner.aliases, cost + inner.cost
+        return Measure(depth, aliases, cost)
+
+    def fragment(self, name: str) -> Measure:
+        if name in self.memo:
+            return self.memo[name]
+        definition = self.fragments.get(name)
+        if definition is None or name in self.stack:
+            return Measure()  # unknown or cyclic: graphql-core's validation refuses it
+        self.stack.append(name)
+        try:
+            measure = self.selection(definition.selection_set, self.schema.get_type(definition.type_condition.name.value))
+        finally:
+            self.stack.pop()
+        self.memo[name] = measure
+        return measure
+
+
+def measure_document(schema: GraphQLSchema, document: DocumentNode, variables: dict[str, Any] | None, operation_name: str | None) -> Measure:
+    """Depth, aliases and cost of the operation to run (of the largest, when it is not named)."""
+    measurer = _Measurer(schema, document, variables)
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is not None:
+        operations = [d for d in operations if d.name and d.name.value == operation_name] or operations
+    worst = Measure()
+    for op in operations:
+        root = schema.get_root_type(op.operation)
+        m = measurer.selection(op.selection_set, root)
+        worst = Measure(max(worst.depth, m.depth), max(worst.aliases, m.aliases), max(worst.cost, m.cost))
+    return worst
+
+
+def check_limits(
+    schema: GraphQLSchema, document: DocumentNode, variables: dict[str, Any] | None, operation_name: str | None, limits: Limits
+) -> list[GraphQLError]:
+    """The limit errors of a parsed operation (empty when it may run)."""
+    m = measure_document(schema, document, variables, operation_name)
+    errors = []
+    if m.depth > limits.max_depth:
+        errors.append(limit_error(f"the query nests {m.depth} levels deep; at most {limits.max_depth} are allowed", "QUERY_TOO_DEEP"))
+    if m.aliases > limits.max_aliases:
+        errors.append(limit_error(f"the query uses {m.aliases} aliases (fragments included); at most {limits.max_aliases} are allowed", "TOO_MANY_ALIASES"))
+    if m.cost > limits.max_cost:
+        errors.append(
+            limit_error(
+                f"the query could resolve {m.cost} fields (list sizes from first/limit multiplied through the nesting); at most {limits.max_cost} are allowed",
+                "QUERY_TOO_COMPLEX",
+            )
+        )
+    return errors
+
+
+class QueryGuard(SchemaExtension):
+    """Refuses oversized or too costly operations before they run; gives every error a stable code."""
+
+    def __init__(self, limits: Limits, introspection: bool | None = None):
+        """introspection: force it on or off; None: the request's `settings.graphql_introspection` (default on)."""
+        self.limits = limits
+        self.introspection = introspection
+
+    def _introspection_allowed(self) -> bool:
+        if self.introspection is not None:
+            return self.introspection
+        ctx = self.execution_context.context
+        rc = getattr(ctx, "rc", None)
+        return bool(getattr(getattr(rc, "settings", None), "graphql_introspection", True))
+
+    def on_operation(self) -> Iterator[None]:
+        """Size checks before parsing; error codes and masking after the operation."""
+        ec = self.execution_context
+        query = ec.query or ""
+        if len(query) > self.limits.max_query_chars:
+            raise limit_error(f"the query has {len(query)} characters; at most {self.limits.max_query_chars} are allowed", "QUERY_TOO_LARGE")
+        if ec.variables:
+            size = len(json.dumps(ec.variables, ensure_ascii=False, default=str))
+            if size > self.limits.max_variables_bytes:
+                raise limit_error(f"the variables take {size} bytes; at most {self.limits.max_variables_bytes} are allowed", "VARIABLES_TOO_LARGE")
+        ec.parse_options["max_tokens"] = self.limits.max_tokens
+        yield
+        result = ec.result
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = [self.coded(e) for e in errors]  # type: ignore[union-attr]
+
+    def on_validate(self) -> Iterator[None]:
+        """Depth, aliases and cost, before graphql-core's own rules (which are skipped when these fail)."""
+        ec = self.execution_context
+        if ec.graphql_document is not None:
+            errors = check_limits(ec.schema._schema, ec.graphql_document, ec.variables, ec.operation_name, self.limits)
+            if errors:
+                ec.pre_execution_errors = errors
+            elif not self._introspection_allowed():
+                from graphql.validation import NoSchemaIntrospectionCustomRule
+
+                ec.validation_rules = (*ec.validation_rules, NoSchemaIntrospectionCustomRule)
+        yield
+
+    def request_id(self) -> str:
+        """The request id of the operation, for log lines and masked errors."""
+        rc = getattr(self.execution_context.context, "rc", None)
+        return str(getattr(rc, "request_id", "-"))
+
+    def coded(self, error: GraphQLError) -> GraphQLError:
+        """The error as the client sees it: a stable code, and no internals."""
+        extensions = dict(error.extensions or {})
+        original = error.original_error
+        if isinstance(original, GraphQLError) and original.extensions and "code" in original.extensions:
+            extensions.setdefault("code", original.extensions["code"])
+        if "code" in extensions:
+            return _with(error, error.message, extensions)
+        if isinstance(original, KhubError):
+            return _with(error, str(original), {**extensions, "code": original.code})
+        message = error.message
+        if original is None or isinstance(original, GraphQLError):
+            if message.startswith("Syntax Error"):
+                code = "QUERY_TOO_LARGE" if "tokens" in message and "Parsing aborted" in message else "GRAPHQL_PARSE_FAILED"
+            elif "within itself" in message:
+                code = "FRAGMENT_CYCLE"
+            elif "introspection" in message and "disabled" in message:
+                code = "INTROSPECTION_DISABLED"
+            elif message.startswith("Variable ") or error.path:
+                code = "BAD_USER_INPUT"
+            else:
+                code = "GRAPHQL_VALIDATION_FAILED"
+            return _with(error, message, {**extensions, "code": code})
+        log.error("GraphQL resolver error (request %s): %s", self.request_id(), error.message, exc_info=original)
+        return _with(error, f"internal error (request {self.request_id()}); the server log has the details", {"code": "INTERNAL_ERROR"})
+
+
+def _with(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:
+    return GraphQLError(message, nodes=error.nodes, source=error.source, positions=error.positions, path=error.path, extensions=extensions)
+
+
+__all__ = ["Limits", "QueryGuard", "check_limits", "measure_document"]

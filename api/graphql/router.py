@@ -1,0 +1,112 @@
+"""The FastAPI router of the GraphQL API: `/graphql` (HTTP and graphql-transport-ws) and GraphiQL.
+
+`graphql_router(context_dependency)` takes the app's dependency that authenticates a request
+and returns its `RequestContext` (`api/context.py`); the app mounts the router with
+`app.include_router(graphql_router(request_context), prefix="/graphql")`. For WebSocket
+subscriptions the same dependency runs on the handshake, so it must accept a
+`starlette.requests.HTTPConnection` (headers work on both), not only a `Request`.
+
+GraphiQL is served from files shipped in the package (`api/static/graphiql/`: GraphiQL 3 and
+React 18 UMD builds with their licences), never from a CDN: a customer's closed network reaches
+none. The page is `GET /graphql` (no key needed: it holds no data, the queries it sends carry the
+key and the purpose); its assets are `/graphql/static/graphiql/*`.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.routing import APIRoute
+from starlette.requests import Request
+from strawberry.fastapi import GraphQLRouter
+
+from api.context import PURPOSE_HEADER, RequestContext
+from api.graphql.context import GraphQLContext
+from api.graphql.limits import Limits
+from api.graphql.schema import build_schema
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static" / "graphiql"
+#: The files GraphiQL needs, in load order (scripts) and the stylesheet.
+SCRIPTS = ("react.production.min.js", "react-dom.production.min.js", "graphiql.min.js")
+STYLESHEET = "graphiql.min.css"
+_MEDIA = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+
+_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>khub GraphQL</title>
+<link rel="stylesheet" href="{static}/{stylesheet}">
+<style>html, body, #graphiql {{ height: 100%; margin: 0; }}</style>
+</head>
+<body>
+<div id="graphiql">Loading GraphiQL…</div>
+{scripts}
+<script>
+const fetcher = GraphiQL.createFetcher({{ url: {endpoint} }});
+const root = ReactDOM.createRoot(document.getElementById("graphiql"));
+root.render(React.createElement(GraphiQL, {{
+  fetcher,
+  defaultEditorToolsVisibility: true,
+  headers: {headers},
+  shouldPersistHeaders: true,
+}}));
+</script>
+</body>
+</html>
+"""
+
+
+def graphiql_page(base_path: str) -> str:
+    """The GraphiQL page for the endpoint at `base_path`, loading only local assets."""
+    static = html.escape(f"{base_path}/static/graphiql", quote=True)
+    scripts = "\n".join(f'<script src="{static}/{name}"></script>' for name in SCRIPTS)
+    headers = json.dumps(json.dumps({"Authorization": "Bearer <your API key>", PURPOSE_HEADER: "sales"}, indent=2))
+    return _PAGE.format(static=static, stylesheet=STYLESHEET, scripts=scripts, endpoint=json.dumps(base_path or "/"), headers=headers)
+
+
+def graphql_router(
+    context_dependency: Callable[..., Any],
+    limits: Limits | None = None,
+    introspection: bool | None = None,
+    graphiql: bool = True,
+) -> APIRouter:
+    """The `/graphql` router: queries and mutations over HTTP, subscriptions over
+    graphql-transport-ws, GraphiQL on GET from a browser.
+
+    context_dependency: a FastAPI dependency returning the request's `RequestContext` (it
+    authenticates the caller and reads the declared purpose). limits: `api.graphql.limits.Limits`
+    (default ones when None). introspection: force it on or off; None decides per request from
+    `settings.graphql_introspection` (on when the setting does not exist).
+    """
+
+    async def get_context(rc: RequestContext = Depends(context_dependency)) -> GraphQLContext:
+        return GraphQLContext(rc)
+
+    router = GraphQLRouter(build_schema(limits, introspection), context_getter=get_context, graphql_ide=None, allow_queries_via_get=False)
+    # Strawberry's GET route authenticates before it serves its IDE page: replace it with a page
+    # that needs no key (it holds no data; the queries it sends carry the key and purpose).
+    router.routes[:] = [r for r in router.routes if not (isinstance(r, APIRoute) and r.path == "" and "GET" in r.methods)]
+
+    @router.get("", include_in_schema=False)
+    async def graphiql_ide(request: Request) -> HTMLResponse:
+        if not graphiql:
+            raise HTTPException(status_code=404, detail="GraphiQL is switched off")
+        base = request.url.path.rstrip("/")
+        return HTMLResponse(graphiql_page(base))
+
+    @router.get("/static/graphiql/{name}", include_in_schema=False)
+    async def graphiql_asset(name: str) -> FileResponse:
+        allowed = {*SCRIPTS, STYLESHEET}
+        if name not in allowed:
+            raise HTTPException(status_code=404, detail="not found")
+        return FileResponse(STATIC_DIR / name, media_type=_MEDIA[Path(name).suffix], headers={"Cache-Control": "public, max-age=86400"})
+
+    return router

@@ -1,0 +1,749 @@
+"""The GraphQL schema: queries, mutations and subscriptions over the graph.
+
+Queries: each built-in type by key (`account(id:)`) and as a filtered, ordered Relay list
+(`accounts(where:, orderBy:, first:, after:)`); `node(type, id)` and `nodes(type, ...)` for any
+type; `neighbourhood`, `paths`, `decisionChain`, `intents`, `timeline`, `ontology`, `search`, and
+`cypher` (analysts). Mutations: `intentFeedback` (anyone), `upsertNode` and `link` (stewards).
+Subscription: `intentDetected`.
+
+Every resolver reads through `GraphQLContext` (`api.graphql.context`), which carries the caller,
+the declared purpose and the purpose-bound `graph.reads.Reads`. Two resolvers hand the raw store
+to the reasoning room instead: `decisionChain` (`reasoning.decision_chain.infer_chain`) and
+`intentFeedback` (`reasoning.feedback.give_feedback`); consent enforcement (issue 6) must wrap the
+store there too, or give those functions the purpose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.extensions import SchemaExtension
+from strawberry.scalars import JSON
+
+from api.graphql.auth import VISIBLE, IsAnalyst, IsSteward, can_see
+from api.graphql.context import context_of
+from api.graphql.filters import (
+    IntentFilter,
+    IntentOrder,
+    OrderBy,
+    PropertyFilter,
+    SortDirection,
+    conditions,
+    intent_query,
+    parse_ref,
+    sort_key,
+    time_value,
+)
+from api.graphql.limits import Limits, QueryGuard
+from api.graphql.pagination import DEFAULT_PAGE, Connection, Edge, PageInfo, Relation, check_first, decode_cursor, encode_cursor, page_info
+from api.graphql.search import SearchMode, rank_in, run_search
+from api.graphql.types import (
+    ALL_TYPES,
+    TYPED,
+    Account,
+    Contact,
+    Intent,
+    IntentDefinitionInfo,
+    Node,
+    definitions,
+    relation_of,
+    to_object,
+)
+from graph.reads import Condition, NodeHit, Related, SortKey, json_safe, refuse_writes
+from graph.store import EdgeRecord, NodeRecord, NodeRef
+from graph.values import ValueRejected, normalise_value
+from ontology.errors import BadInput
+from ontology.model import NODE_KEY, PrivacyCategory
+
+#: How a Cypher passthrough may run, and how many rows it returns.
+CYPHER_TIMEOUT = 5.0
+CYPHER_MAX_ROWS = 1000
+#: What `timeline` lists, and the property that dates each.
+TIMELINE_TIMES: dict[str, tuple[str, ...]] = {
+    "Event": ("occurred_at",),
+    "Document": ("document_date", "ingested_at"),
+    "Intent": ("detected_at",),
+    "Task": ("due_at",),
+}
+#: How often `intentDetected` looks for new intents, in seconds (setting graphql_subscription_poll_seconds).
+POLL_SECONDS = 2.0
+_STEWARD_EXTRACTOR = "khub.api.graphql/1"
+_FIELD_IN_REASON = re.compile(r"property '([^']+)'")
+
+
+# ---------------------------------------------------------------------- result types
+@strawberry.type(description="Nodes around a start node and the edges among them.")
+class Subgraph:
+    nodes: list[Node]
+    relations: list[Relation]
+
+    @strawberry.field
+    def node_count(self) -> int:
+        return len(self.nodes)
+
+    @strawberry.field
+    def relation_count(self) -> int:
+        return len(self.relations)
+
+
+@strawberry.type(description="A path: nodes in order and the edges between them.")
+class GraphPath:
+    length: int
+    nodes: list[Node]
+    relations: list[Relation]
+
+
+@strawberry.type(description="Paths between two nodes, shortest first.")
+class PathList:
+    paths: list[GraphPath]
+
+    @strawberry.field
+    def total_count(self) -> int:
+        return len(self.paths)
+
+
+@strawberry.type(description="A member of an account's decision chain, and why they have their role.")
+class ChainMember:
+    contact: Contact
+    role: str | None
+    confidence: float
+    basis: str = strawberry.field(description="explicit (a HAS_ROLE record), title (job title gazetteer), behaviour, or none.")
+    reasons: list[str]
+    since: str | None
+    until: str | None
+
+
+@strawberry.type(description="Who plays which role in an account's buying process, and who left.")
+class DecisionChainInfo:
+    account: Account
+    members: list[ChainMember]
+    departed: list[ChainMember]
+
+    @strawberry.field
+    def total_count(self) -> int:
+        return len(self.members)
+
+
+@strawberry.type(description="An item of a timeline: a node linked to the subject, dated.")
+class TimelineEdge:
+    cursor: str
+    node: Node
+    at: str = strawberry.field(description="Its time (occurred_at, document_date, detected_at, due_at).")
+    via: list[str] = strawberry.field(description="The edge types that link it to the subject.")
+
+
+@strawberry.type(description="What happened around a subject, newest first.")
+class TimelineConnection:
+    edges: list[TimelineEdge]
+    page_info: PageInfo
+    count: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field
+    async def total_count(self) -> int:
+        return await self.count()
+
+    @strawberry.field
+    def nodes(self) -> list[Node]:
+        return [e.node for e in self.edges]
+
+
+@strawberry.type(description="A property of an ontology type, with its privacy category.")
+class PropertyInfo:
+    name: str
+    range: str
+    privacy: str
+    multivalued: bool
+    required: bool
+    unique: bool
+    indexed: bool
+    fulltext: bool
+    embedding_dim: int | None
+    enum_values: list[str] | None
+    description: str
+    visible: bool = strawberry.field(description="Whether the caller's role may read it.")
+
+
+@strawberry.type(description="A node type of the ontology.")
+class NodeTypeInfo:
+    name: str
+    description: str
+    label_zh: str | None
+    properties: list[PropertyInfo]
+    typed: bool = strawberry.field(description="Whether it has a typed GraphQL class (else it is a GenericNode).")
+
+
+@strawberry.type(description="An edge type of the ontology.")
+class EdgeTypeInfo:
+    name: str
+    description: str
+    domain: list[str]
+    range: list[str]
+    cardinality: str
+    properties: list[PropertyInfo]
+
+
+@strawberry.type(description="The ontology the graph runs on.")
+class OntologyInfo:
+    name: str
+    version: str
+    applied_version: str | None = strawberry.field(description="The version recorded in the graph (khub init / ontology apply).")
+    types: list[NodeTypeInfo]
+    edge_types: list[EdgeTypeInfo]
+    intent_definitions: list[IntentDefinitionInfo]
+    privacy_categories: list[str]
+
+
+@strawberry.type(description="A search hit with its fused score and its rank in each kind of list.")
+class SearchHit:
+    node: Node
+    score: float = strawberry.field(description="Reciprocal rank fusion score (sum of 1/(60 + rank)).")
+    fulltext_rank: int | None
+    vector_rank: int | None
+
+
+@strawberry.type(description="Search results, best first.")
+class SearchResults:
+    mode: SearchMode
+    hits: list[SearchHit]
+    warnings: list[str]
+
+    @strawberry.field
+    def total_count(self) -> int:
+        return len(self.hits)
+
+
+@strawberry.type(description="The rows of a Cypher passthrough query.")
+class CypherResult:
+    columns: list[str]
+    rows: JSON = strawberry.field(description="A list of rows, each a map of column to value.")
+    row_count: int
+    truncated: bool = strawberry.field(description=f"True when more than {CYPHER_MAX_ROWS} rows came back (the rest are left out).")
+
+
+@strawberry.type(description="Who is asking, for what.")
+class Me:
+    key_id: str
+    name: str
+    role: str
+    purpose: str
+    visible_privacy_categories: list[str]
+
+
+@strawberry.enum(description="What a person says of an intent.")
+class FeedbackOutcome(Enum):
+    ACKNOWLEDGED = "acknowledged"
+    ACTED = "acted"
+    DISMISSED = "dismissed"
+
+
+@strawberry.type(description="Feedback recorded on an intent (kept for calibration).")
+class FeedbackResult:
+    intent: Intent | None
+    outcome: FeedbackOutcome
+    reason_stored: bool = strawberry.field(description="False when the ontology has no Intent.feedback_reason slot to keep the reason in.")
+
+
+@strawberry.type(description="A property a write refused, and why.")
+class FieldError:
+    field: str | None
+    message: str
+
+
+@strawberry.type(description="What upsertNode did.")
+class UpsertNodeResult:
+    ok: bool
+    node: Node | None
+    errors: list[FieldError]
+    warnings: list[str]
+
+
+@strawberry.type(description="What link did.")
+class LinkResult:
+    ok: bool
+    relation: Relation | None
+    errors: list[FieldError]
+    warnings: list[str]
+
+
+# ---------------------------------------------------------------------- helpers
+def _node_connection(hits: list[NodeHit], has_next: bool, after: str | None, count: Callable[[], Awaitable[int]]) -> Connection[Any]:
+    edges = [Edge(cursor=encode_cursor(h.key), node=to_object(h.node)) for h in hits]
+    return Connection(edges=edges, page_info=page_info([e.cursor for e in edges], has_next, after), count=count)
+
+
+async def _list_nodes(
+    info: strawberry.Info,
+    label: str,
+    where: tuple[Condition, ...],
+    sort: SortKey,
+    first: int,
+    after: str | None,
+    related: tuple[Related, ...] = (),
+) -> Connection[Any]:
+    ctx = context_of(info)
+    check_first(first)
+    key = decode_cursor(after)
+    hits = await ctx.run(ctx.reads.node_page, label, where, sort, key, first + 1, related)
+
+    async def count() -> int:
+        return await ctx.run(ctx.reads.node_count, label, where, related)
+
+    return _node_connection(hits[:first], len(hits) > first, after, count)
+
+
+def _by_key(label: str) -> Any:
+    async def resolve(info: strawberry.Info, id: strawberry.ID) -> Any:
+        node = await context_of(info).loaders.nodes.load(NodeRef(label, str(id)))
+        return to_object(node) if node is not None else None
+
+    resolve.__annotations__ = {"info": strawberry.Info, "id": strawberry.ID, "return": TYPED[label] | None}
+    return strawberry.field(resolver=resolve, description=f"One {label} by its id (null when there is none).")
+
+
+def _list_of(label: str) -> Any:
+    async def resolve(
+        info: strawberry.Info,
+        where: list[PropertyFilter] | None = None,
+        order_by: OrderBy | None = None,
+        first: int = DEFAULT_PAGE,
+        after: str | None = None,
+    ) -> Any:
+        ctx = context_of(info)
+        ontology = ctx.reads.ontology
+        return await _list_nodes(
+            info, label, conditions(ctx.principal, ontology, label, where), sort_key(ctx.principal, ontology, label, order_by), first, after
+        )
+
+    resolve.__annotations__ = {
+        "info": strawberry.Info,
+        "where": list[PropertyFilter] | None,
+        "order_by": OrderBy | None,
+        "first": int,
+        "after": str | None,
+        "return": Connection[TYPED[label]],  # type: ignore[valid-type]
+    }
+    return strawberry.field(
+        resolver=resolve, description=f"{label} nodes matching every filter of `where`, ordered by `orderBy` (default: id), a page at a time."
+    )
+
+
+def _property_info(ctx_principal: Any, p: Any) -> PropertyInfo:
+    return PropertyInfo(
+        name=p.name,
+        range=p.range,
+        privacy=p.privacy.value,
+        multivalued=p.multivalued,
+        required=p.required,
+        unique=p.unique,
+        indexed=p.indexed,
+        fulltext=p.fulltext,
+        embedding_dim=p.embedding_dim,
+        enum_values=list(p.enum_values) if p.enum_values is not None else None,
+        description=p.description,
+        visible=can_see(ctx_principal, p.privacy),
+    )
+
+
+def _member(m: Any) -> ChainMember:
+    node = Contact(id=strawberry.ID(m.contact.id), type="Contact", store_node=_placeholder(m.contact, {"full_name": m.name}))
+    return ChainMember(contact=node, role=m.role, confidence=m.confidence, basis=m.basis, reasons=list(m.reasons), since=m.since, until=m.until)
+
+
+def _placeholder(ref: NodeRef, props: dict[str, Any]) -> Any:
+    from graph.store import Node as StoreNode
+
+    return StoreNode(ref.label, ref.id, {NODE_KEY: ref.id, **props})
+
+
+# ---------------------------------------------------------------------- queries
+@strawberry.type(description="Read the knowledge graph.")
+class Query:
+    account = _by_key("Account")
+    contact = _by_key("Contact")
+    opportunity = _by_key("Opportunity")
+    product = _by_key("Product")
+    device = _by_key("Device")
+    policy = _by_key("Policy")
+    clause = _by_key("Clause")
+    document = _by_key("Document")
+    chunk = _by_key("Chunk")
+    event = _by_key("Event")
+    region = _by_key("Region")
+    intent_type = _by_key("IntentType")
+    intent = _by_key("Intent")
+    task = _by_key("Task")
+
+    accounts = _list_of("Account")
+    contacts = _list_of("Contact")
+    opportunities = _list_of("Opportunity")
+    products = _list_of("Product")
+    devices = _list_of("Device")
+    policies = _list_of("Policy")
+    clauses = _list_of("Clause")
+    documents = _list_of("Document")
+    chunks = _list_of("Chunk")
+    events = _list_of("Event")
+    regions = _list_of("Region")
+    tasks = _list_of("Task")
+
+    @strawberry.field(description="Who is asking (the API key's name and role) and for what purpose.")
+    def me(self, info: strawberry.Info) -> Me:
+        ctx = context_of(info)
+        p = ctx.principal
+        visible = sorted(c.value for c in (PrivacyCategory if p.role == "admin" else VISIBLE.get(p.role, frozenset())))
+        return Me(key_id=p.key_id, name=p.name, role=p.role, purpose=ctx.purpose, visible_privacy_categories=visible)
+
+    @strawberry.field(description="Any node by type and id, typed when its type has a class (else GenericNode).")
+    async def node(self, info: strawberry.Info, type: str, id: strawberry.ID) -> Node | None:
+        ctx = context_of(info)
+        ctx.reads.ontology.node_type(type)
+        found = await ctx.loaders.nodes.load(NodeRef(type, str(id)))
+        return to_object(found) if found is not None else None
+
+    @strawberry.field(description="Nodes of any type (also types a steward added), filtered and ordered like the typed lists.")
+    async def nodes(
+        self,
+        info: strawberry.Info,
+        type: str,
+        where: list[PropertyFilter] | None = None,
+        order_by: OrderBy | None = None,
+        first: int = DEFAULT_PAGE,
+        after: str | None = None,
+    ) -> Connection[Node]:
+        ctx = context_of(info)
+        ontology = ctx.reads.ontology
+        return await _list_nodes(info, type, conditions(ctx.principal, ontology, type, where), sort_key(ctx.principal, ontology, type, order_by), first, after)
+
+    @strawberry.field(description="Intents, filtered by type, status, score range, subject and detection time; highest score first by default.")
+    async def intents(
+        self,
+        info: strawberry.Info,
+        filter: IntentFilter | None = None,
+        order_by: IntentOrder | None = None,
+        first: int = DEFAULT_PAGE,
+        after: str | None = None,
+    ) -> Connection[Intent]:
+        ctx = context_of(info)
+        where, related = intent_query(ctx.reads.ontology, filter)
+        order = order_by or IntentOrder()
+        sort = SortKey(order.field.value, desc=order.direction == SortDirection.DESC)
+        return await _list_nodes(info, "Intent", where, sort, first, after, related)
+
+    @strawberry.field(description="The nodes within `depth` hops of a node (either direction) and the edges among them, at `asOf` (valid time).")
+    async def neighbourhood(
+        self,
+        info: strawberry.Info,
+        ref: str,
+        depth: int = 1,
+        as_of: str | None = None,
+        types: list[str] | None = None,
+        edge_types: list[str] | None = None,
+        limit: int = 50,
+    ) -> Subgraph:
+        ctx = context_of(info)
+        check_first(limit)
+        start = parse_ref(ref, ctx.reads.ontology)
+        sub = await ctx.run(ctx.reads.neighbourhood, start, depth, types, edge_types, time_value(as_of, "asOf"), limit)
+        return Subgraph(nodes=[to_object(n) for n in sub.nodes], relations=[relation_of(ctx, e, True) for e in sub.edges])
+
+    @strawberry.field(description="Simple paths between two nodes (Type:id), shortest first, at `asOf`.")
+    async def paths(
+        self,
+        info: strawberry.Info,
+        from_: Annotated[str, strawberry.argument(name="from", description="The start node, Type:id.")],
+        to: Annotated[str, strawberry.argument(description="The end node, Type:id.")],
+        max_length: int = 3,
+        edge_types: list[str] | None = None,
+        as_of: str | None = None,
+        limit: int = 5,
+    ) -> PathList:
+        ctx = context_of(info)
+        check_first(limit)
+        a, b = parse_ref(from_, ctx.reads.ontology), parse_ref(to, ctx.reads.ontology)
+        found = await ctx.run(ctx.reads.paths, a, b, max_length, edge_types, time_value(as_of, "asOf"), limit)
+        return PathList(
+            paths=[GraphPath(length=p.length, nodes=[to_object(n) for n in p.nodes], relations=[relation_of(ctx, e, True) for e in p.edges]) for p in found]
+        )
+
+    @strawberry.field(description="An account's decision chain: roles from records, titles and behaviour, and who left (reasoning.decision_chain).")
+    async def decision_chain(self, info: strawberry.Info, account_id: strawberry.ID, as_of: str | None = None) -> DecisionChainInfo | None:
+        from reasoning.decision_chain import infer_chain
+
+        ctx = context_of(info)
+        ref = NodeRef("Account", str(account_id))
+        account = await ctx.loaders.nodes.load(ref)
+        if account is None:
+            return None
+        at = time_value(as_of, "asOf")
+        now = datetime.fromisoformat(at.replace("Z", "+00:00")) if at else datetime.now(UTC)
+        chain = await ctx.run(infer_chain, ctx.rc.store, ref, now)
+        return DecisionChainInfo(
+            account=to_object(account),  # type: ignore[arg-type]
+            members=[_member(m) for m in chain.members],
+            departed=[_member(m) for m in chain.departed],
+        )
+
+    @strawberry.field(description="What happened around a node (Type:id): events, documents, intents and tasks linked to it, newest first.")
+    async def timeline(
+        self,
+        info: strawberry.Info,
+        subject: str,
+        first: int = DEFAULT_PAGE,
+        after: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> TimelineConnection:
+        ctx = context_of(info)
+        check_first(first)
+        ref = parse_ref(subject, ctx.reads.ontology)
+        since_, until_ = time_value(since, "since"), time_value(until, "until")
+        times = {label: props for label, props in TIMELINE_TIMES.items() if label in ctx.reads.ontology.node_types}
+        hits = await ctx.run(ctx.reads.timeline, ref, times, decode_cursor(after), first + 1, since_, until_)
+        edges = [TimelineEdge(cursor=encode_cursor(h.key), node=to_object(h.node), at=str(h.key[0]), via=list(h.via)) for h in hits[:first]]
+
+        async def count() -> int:
+            return await ctx.run(ctx.reads.timeline_count, ref, times, since_, until_)
+
+        return TimelineConnection(edges=edges, page_info=page_info([e.cursor for e in edges], len(hits) > first, after), count=count)
+
+    @strawberry.field(description="The ontology: types with their properties and privacy categories, edge types, intent definitions, version.")
+    async def ontology(self, info: strawberry.Info) -> OntologyInfo:
+        ctx = context_of(info)
+        o = ctx.reads.ontology
+        applied = await ctx.run(ctx.rc.store.applied_ontology_version)
+        p = ctx.principal
+        return OntologyInfo(
+            name=o.name,
+            version=o.version,
+            applied_version=applied,
+            types=[
+                NodeTypeInfo(
+                    name=t.name,
+                    description=t.description,
+                    label_zh=t.annotations.get("label_zh"),
+                    properties=[_property_info(p, prop) for prop in t.properties.values()],
+                    typed=t.name in TYPED,
+                )
+                for t in o.node_types.values()
+            ],
+            edge_types=[
+                EdgeTypeInfo(
+                    name=e.name,
+                    description=e.description,
+                    domain=list(e.domain),
+                    range=list(e.range),
+                    cardinality=e.cardinality,
+                    properties=[_property_info(p, prop) for prop in e.properties.values()],
+                )
+                for e in o.edge_types.values()
+            ],
+            intent_definitions=[IntentDefinitionInfo.of(d) for d in definitions().values()],
+            privacy_categories=[c.value for c in PrivacyCategory],
+        )
+
+    @strawberry.field(description="Full-text and/or vector search over the types given (default: all that are indexed), fused by reciprocal rank.")
+    async def search(
+        self,
+        info: strawberry.Info,
+        text: str,
+        types: list[str] | None = None,
+        mode: SearchMode = SearchMode.HYBRID,
+        first: int = 10,
+    ) -> SearchResults:
+        ctx = context_of(info)
+        check_first(first)
+        fused, warnings = await ctx.run(run_search, ctx, text, types, mode, first)
+        hits = [
+            SearchHit(node=to_object(f.node), score=round(f.score, 6), fulltext_rank=rank_in(f.ranks, "fulltext"), vector_rank=rank_in(f.ranks, "vector"))
+            for f in fused
+        ]
+        return SearchResults(mode=mode, hits=hits, warnings=warnings)
+
+    @strawberry.field(
+        description=f"Read-only Cypher with parameters (analysts and admins): writes are refused, it stops after {CYPHER_TIMEOUT:g} s, "
+        f"at most {CYPHER_MAX_ROWS} rows come back.",
+        permission_classes=[IsAnalyst],
+    )
+    async def cypher(self, info: strawberry.Info, query: str, params: JSON | None = None) -> CypherResult:
+        ctx = context_of(info)
+        refuse_writes(query)
+        if params is not None and not isinstance(params, dict):
+            raise BadInput("params must be a JSON object")
+        timeout = float(getattr(ctx.rc.settings, "graphql_cypher_timeout_seconds", CYPHER_TIMEOUT))
+        rows = await ctx.run(ctx.reads.passthrough, query, dict(params or {}), timeout)
+        columns = list(rows[0].keys()) if rows else []
+        kept = [{k: json_safe(v) for k, v in row.items()} for row in rows[:CYPHER_MAX_ROWS]]
+        return CypherResult(columns=columns, rows=kept, row_count=len(kept), truncated=len(rows) > CYPHER_MAX_ROWS)
+
+
+# ---------------------------------------------------------------------- mutations
+def _check_properties(kind: Any, props: dict[str, Any], reserved: tuple[str, ...] = ()) -> list[FieldError]:
+    errors = []
+    for name, value in props.items():
+        if name in reserved:
+            errors.append(FieldError(field=name, message=f"{name} is set through its own argument"))
+            continue
+        prop = kind.properties.get(name) or next((p for p in kind.properties.values() if name in p.aliases), None)
+        if prop is None:
+            errors.append(FieldError(field=name, message=f"unknown property {name!r} for {kind.name}"))
+            continue
+        if value is None:
+            continue
+        try:
+            normalise_value(prop, value)
+        except ValueRejected as exc:
+            errors.append(FieldError(field=name, message=str(exc)))
+    return errors
+
+
+def _rejections(rejected: list[Any]) -> list[FieldError]:
+    out = []
+    for r in rejected:
+        found = _FIELD_IN_REASON.search(r.reason)
+        out.append(FieldError(field=found.group(1) if found else None, message=f"{r.item}: {r.reason}"))
+    return out
+
+
+@strawberry.type(description="Change the knowledge graph.")
+class Mutation:
+    @strawberry.mutation(description="Say what you found of an intent: acknowledged, acted or dismissed (kept on the intent, used for calibration).")
+    async def intent_feedback(self, info: strawberry.Info, intent_id: strawberry.ID, outcome: FeedbackOutcome, reason: str | None = None) -> FeedbackResult:
+        from reasoning.feedback import give_feedback
+
+        ctx = context_of(info)
+        store = ctx.rc.store
+        await ctx.run(give_feedback, store, str(intent_id), outcome.value, ctx.principal.name)
+        stored = False
+        if reason and "feedback_reason" in store.ontology.node_type("Intent").properties:
+            result = await ctx.run(store.upsert, [NodeRecord("Intent", str(intent_id), {"feedback_reason": reason})])
+            stored = not result.rejected
+        with contextlib.suppress(KeyError):  # not loaded before
+            ctx.loaders.nodes.clear(NodeRef("Intent", str(intent_id)))
+        node = await ctx.loaders.nodes.load(NodeRef("Intent", str(intent_id)))
+        return FeedbackResult(intent=to_object(node) if node else None, outcome=outcome, reason_stored=stored)  # type: ignore[arg-type]
+
+    @strawberry.mutation(
+        description="Create or update a node (stewards); properties are checked by the ontology, refusals name the property.", permission_classes=[IsSteward]
+    )
+    async def upsert_node(self, info: strawberry.Info, type: str, id: strawberry.ID, properties: JSON) -> UpsertNodeResult:
+        ctx = context_of(info)
+        store = ctx.rc.store
+        kind = store.ontology.node_type(type)
+        if not isinstance(properties, dict):
+            raise BadInput("properties must be a JSON object")
+        errors = _check_properties(kind, properties, reserved=(NODE_KEY,))
+        if errors:
+            return UpsertNodeResult(ok=False, node=None, errors=errors, warnings=[])
+        result = await ctx.run(store.upsert, [NodeRecord(type, str(id), dict(properties))])
+        if result.rejected:
+            return UpsertNodeResult(ok=False, node=None, errors=_rejections(result.rejected), warnings=list(result.warnings))
+        ref = NodeRef(type, str(id))
+        with contextlib.suppress(KeyError):
+            ctx.loaders.nodes.clear(ref)
+        node = await ctx.loaders.nodes.load(ref)
+        return UpsertNodeResult(ok=True, node=to_object(node) if node else None, errors=[], warnings=list(result.warnings))
+
+    @strawberry.mutation(
+        description="Create or update an edge between two nodes (Type:id) (stewards), with its provenance and valid time.", permission_classes=[IsSteward]
+    )
+    async def link(
+        self,
+        info: strawberry.Info,
+        type: str,
+        from_: Annotated[str, strawberry.argument(name="from", description="The start node, Type:id.")],
+        to: Annotated[str, strawberry.argument(description="The end node, Type:id.")],
+        properties: JSON | None = None,
+        valid_from: str | None = None,
+        valid_to: str | None = None,
+        source_id: str | None = None,
+    ) -> LinkResult:
+        ctx = context_of(info)
+        store = ctx.rc.store
+        edge_type = store.ontology.edge_type(type)
+        src, dst = parse_ref(from_, store.ontology), parse_ref(to, store.ontology)
+        if properties is not None and not isinstance(properties, dict):
+            raise BadInput("properties must be a JSON object")
+        props = dict(properties or {})
+        errors = _check_properties(edge_type, props, reserved=("source_id", "extractor", "valid_from", "valid_to", "supported_by", "recorded_at"))
+        if errors:
+            return LinkResult(ok=False, relation=None, errors=errors, warnings=[])
+        record = EdgeRecord(
+            type,
+            src,
+            dst,
+            props,
+            source_id=source_id or f"steward:{ctx.principal.name}",
+            extractor=_STEWARD_EXTRACTOR,
+            valid_from=valid_from,
+            valid_to=valid_to,
+        )
+        result = await ctx.run(store.upsert, (), [record])
+        if result.rejected:
+            return LinkResult(ok=False, relation=None, errors=_rejections(result.rejected), warnings=list(result.warnings))
+        from graph.store import Edge as StoreEdge
+
+        shown = StoreEdge(type, src, dst, {**props, "source_id": record.source_id, "valid_from": valid_from, "valid_to": valid_to})
+        return LinkResult(ok=True, relation=relation_of(ctx, shown, True), errors=[], warnings=list(result.warnings))
+
+
+# ---------------------------------------------------------------------- subscriptions
+@strawberry.type(description="Live updates.")
+class Subscription:
+    @strawberry.subscription(
+        description="Intents as they are detected (new or re-detected after expiring), matching the filter; polls the graph "
+        "(setting graphql_subscription_poll_seconds). From `since` (ISO-8601; default: now)."
+    )
+    async def intent_detected(self, info: strawberry.Info, filter: IntentFilter | None = None, since: str | None = None) -> AsyncGenerator[Intent, None]:
+        ctx = context_of(info)
+        where, related = intent_query(ctx.reads.ontology, filter)
+        interval = float(ctx.rc.extras.get("subscription_poll_seconds") or getattr(ctx.rc.settings, "graphql_subscription_poll_seconds", POLL_SECONDS))
+        start = time_value(since, "since") if since else time_value(datetime.now(UTC).isoformat(), "now")
+        position: tuple[Any, str] = (start, "")
+        sort = SortKey("detected_at")
+        detected = (*where, Condition("detected_at", "exists", True))
+        while True:
+            hits = await ctx.run(ctx.reads.node_page, "Intent", detected, sort, position, 100, related)
+            for hit in hits:
+                position = hit.key
+                yield to_object(hit.node)  # type: ignore[misc]
+            if len(hits) < 100:
+                await asyncio.sleep(interval)
+
+
+# ---------------------------------------------------------------------- the schema
+class _Schema(strawberry.Schema):
+    """Strawberry's schema, without its logging of every error with a stack trace: expected errors
+    (khub's, validation, limits) are answers, not incidents; `QueryGuard` logs unexpected ones."""
+
+    def process_errors(self, errors: list[Any], execution_context: Any = None) -> None:
+        """Errors are logged by `QueryGuard.coded` (unexpected ones only)."""
+        return None
+
+
+def build_schema(limits: Limits | None = None, introspection: bool | None = None, extensions: list[Any] | None = None) -> strawberry.Schema:
+    """The khub GraphQL schema with its limits (`api.graphql.limits`) and error codes.
+
+    introspection: force it on or off; None decides per request from `settings.graphql_introspection`.
+    """
+    chosen = limits or Limits()
+
+    def guard() -> SchemaExtension:
+        return QueryGuard(chosen, introspection)
+
+    return _Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        types=ALL_TYPES,
+        extensions=[guard, *(extensions or [])],
+    )
+
+
+__all__ = ["Mutation", "Query", "Subscription", "build_schema"]

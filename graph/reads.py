@@ -1,0 +1,483 @@
+"""Batch reads for the API: many parents in one query, keyset pages, counts.
+
+The GraphQL layer (`api/graphql/loaders.py`) asks for "the WORKS_AT edges of these 40 accounts",
+not "the edges of this account" 40 times, so a nested query costs a bounded number of store
+calls whatever the size of its result. Every query here is portable Cypher that both stores run
+through `GraphStore.read_query` (read-only, with a server-side timeout); labels, edge types and
+property names are ontology names checked before they reach the text (`graph.dialect.quote`),
+values are parameters.
+
+`Reads` is the one door the API reads through, and it knows the caller's declared purpose:
+consent enforcement (issue 6) plugs in at `Reads._rows` and the wrappers below it (every read of
+this module and every store read the API makes passes there), so filtering by purpose needs no
+change in the API.
+
+Pages are keyset pages: rows are ordered by a sort value then a unique tie-breaker (the node id
+for node lists, the edge key `ek` for edge lists), and `after` is the (sort value, tie-breaker)
+of the last row seen, so a page never skips or repeats rows when others are added before it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from graph import cypher
+from graph.dialect import quote
+from graph.store import Edge, GraphStore, Hit, Node, NodeRef, Path, Subgraph
+from graph.text_index import shadow_name
+from graph.values import ValueRejected, normalise_value, now_iso
+from ontology.errors import OntologyViolation, QueryRefused
+from ontology.model import NODE_KEY, Ontology, Property
+
+Direction = Literal["out", "in", "both"]
+Op = Literal["eq", "ne", "in", "contains", "gte", "gt", "lte", "lt", "exists"]
+OPS: tuple[str, ...] = ("eq", "ne", "in", "contains", "gte", "gt", "lte", "lt", "exists")
+#: Read timeout of the API's own queries, in seconds.
+READ_TIMEOUT = 10.0
+#: The sort value of a missing number (sorts first ascending, last descending).
+MISSING_NUMBER = -1.0e18
+_COMPARE = {"gte": ">=", "gt": ">", "lte": "<=", "lt": "<"}
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One test on a property: `prop op value` (case-insensitive `contains`; lists: any item)."""
+
+    prop: str
+    op: Op
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """What a list is ordered by: a property of the listed node (or of the edge that reached it),
+    or, with `prop` None, the tie-breaker alone (node id, edge key)."""
+
+    prop: str | None = None
+    desc: bool = False
+    on_edge: bool = False
+
+
+@dataclass(frozen=True)
+class Related:
+    """A node list restricted to nodes with a current `edge_type` edge to one of `ids` (of `label`)."""
+
+    edge_type: str
+    direction: Literal["out", "in"]
+    label: str
+    ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EdgeSpec:
+    """Which edges of a parent to list: type (None: any), direction, far label (None: any),
+    conditions on the far node and on the edge, the order, and the valid time (`as_of`; else the
+    edges that hold now, or every edge with `include_ended`)."""
+
+    label: str
+    edge_type: str | None
+    direction: Direction
+    far_label: str | None = None
+    far_where: tuple[Condition, ...] = ()
+    edge_where: tuple[Condition, ...] = ()
+    sort: SortKey = field(default_factory=SortKey)
+    as_of: str | None = None
+    include_ended: bool = False
+
+
+@dataclass(frozen=True)
+class EdgeHit:
+    """One edge of a parent and the node at its far end, with its keyset position."""
+
+    edge: Edge
+    node: Node
+    outgoing: bool
+    key: tuple[Any, str]
+
+
+@dataclass(frozen=True)
+class NodeHit:
+    """One node of a list, with its keyset position (and, in a timeline, how it is linked)."""
+
+    node: Node
+    key: tuple[Any, str]
+    via: tuple[str, ...] = ()
+
+
+def _visible(props: dict[str, Any], vectors: frozenset[str]) -> dict[str, Any]:
+    out = {}
+    for key, value in (props or {}).items():
+        if value is None or key in cypher.HIDDEN_PROPERTIES or key.endswith(cypher.HIDDEN_PROPERTY_SUFFIXES) or key in vectors:
+            continue
+        out[key] = value.tolist() if hasattr(value, "tolist") else value
+    return out
+
+
+class Reads:
+    """The API's reads on one store, on behalf of one declared purpose."""
+
+    def __init__(self, store: GraphStore, purpose: str, timeout: float = READ_TIMEOUT):
+        self.store = store
+        self.purpose = purpose
+        self.timeout = timeout
+        self.ontology: Ontology = store.ontology
+        self._vectors = frozenset(p.name for _, p in self.ontology.vector_properties())
+        self._heavy = sorted(self._vectors | {shadow_name(p.name) for _, p in self.ontology.fulltext_properties()})
+
+    # ------------------------------------------------------------------ the door
+    def _rows(self, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every query of this module runs here. Consent enforcement for `self.purpose` (issue 6)
+        filters what comes back at this point."""
+        return self.store.read_query(query, params, self.timeout)
+
+    def _node(self, label: str, props: dict[str, Any]) -> Node:
+        visible = _visible(props, self._vectors)
+        return Node(label=label, id=str(visible.get(NODE_KEY)), props=visible)
+
+    def _edge(self, type_: str, src: NodeRef, dst: NodeRef, props: dict[str, Any]) -> Edge:
+        return Edge(type=type_, src=src, dst=dst, props=_visible(props, frozenset()))
+
+    # ------------------------------------------------------------------ checks
+    def _property(self, label: str | None, name: str, edge_type: str | None = None) -> Property | None:
+        """The property `name` of a node type (or of an edge type); None when the type is open (any label)."""
+        if edge_type is not None:
+            kind = self.ontology.edge_type(edge_type)
+            if name not in kind.properties:
+                raise OntologyViolation(f"unknown property {name!r} for edge type {edge_type}")
+            return kind.properties[name]
+        if label is None:
+            if name != NODE_KEY and not any(name in t.properties for t in self.ontology.node_types.values()):
+                raise OntologyViolation(f"unknown property {name!r}")
+            return None
+        node_type = self.ontology.node_type(label)
+        if name not in node_type.properties:
+            raise OntologyViolation(f"unknown property {name!r} for {label}")
+        return node_type.properties[name]
+
+    def _value(self, prop: Property | None, value: Any, where: str) -> Any:
+        if prop is None or value is None:
+            return value
+        try:
+            if prop.multivalued:
+                return normalise_value(replace(prop, multivalued=False), value)
+            return normalise_value(prop, value)
+        except ValueRejected as exc:
+            raise OntologyViolation(f"{where}: {exc}") from None
+
+    def _sort_default(self, prop: Property | None) -> Any:
+        if prop is not None and prop.scalar_range in ("integer", "float"):
+            return MISSING_NUMBER
+        if prop is not None and prop.scalar_range == "boolean":
+            return False
+        return ""
+
+    def _conditions(
+        self, var: str, label: str | None, conds: Sequence[Condition], params: dict[str, Any], prefix: str, edge_type: str | None = None
+    ) -> list[str]:
+        out = []
+        for i, cond in enumerate(conds):
+            if cond.op not in OPS:
+                raise OntologyViolation(f"unknown filter operator {cond.op!r}")
+            prop = self._property(label, cond.prop, edge_type)
+            key = f"{prefix}{i}"
+            ref = f"{var}.{quote(cond.prop)}"
+            multivalued = prop is not None and prop.multivalued
+            if cond.op == "exists":
+                out.append(f"{ref} IS NOT NULL" if cond.value in (None, True) else f"{ref} IS NULL")
+                continue
+            if cond.op == "contains":
+                params[key] = str(cond.value)
+                if multivalued:
+                    out.append(f"any(x IN coalesce({ref}, []) WHERE toLower(toString(x)) CONTAINS toLower(${key}))")
+                else:
+                    out.append(f"toLower(toString({ref})) CONTAINS toLower(${key})")
+                continue
+            if cond.op == "in":
+                values = cond.value if isinstance(cond.value, (list, tuple)) else [cond.value]
+                params[key] = [self._value(prop, v, f"filter {cond.prop}") for v in values]
+                out.append(f"any(x IN coalesce({ref}, []) WHERE x IN ${key})" if multivalued else f"{ref} IN ${key}")
+                continue
+            params[key] = self._value(prop, cond.value, f"filter {cond.prop}")
+            if cond.op == "eq":
+                out.append(f"${key} IN coalesce({ref}, [])" if multivalued else f"{ref} = ${key}")
+            elif cond.op == "ne":
+                out.append(f"NOT ${key} IN coalesce({ref}, [])" if multivalued else f"({ref} IS NULL OR {ref} <> ${key})")
+            else:
+                if multivalued:
+                    raise OntologyViolation(f"filter {cond.prop}: {cond.op} does not apply to a list property")
+                out.append(f"{ref} {_COMPARE[cond.op]} ${key}")
+        return out
+
+    def _time(self, var: str, as_of: str | None, include_ended: bool, params: dict[str, Any]) -> str:
+        if as_of is not None:
+            params["as_of"] = as_of
+            return cypher.valid_at(var, "$as_of")
+        if include_ended:
+            return ""
+        params["now"] = now_iso()
+        return f"({var}.valid_to IS NULL OR {var}.valid_to > $now)"
+
+    @staticmethod
+    def _keyset(sort_expr: str, tie_expr: str, desc: bool, after: tuple[Any, str] | None, params: dict[str, Any]) -> str:
+        if after is None:
+            return ""
+        params["after_sort"], params["after_tie"] = after
+        cmp = "<" if desc else ">"
+        return f"({sort_expr} {cmp} $after_sort OR ({sort_expr} = $after_sort AND {tie_expr} > $after_tie))"
+
+    # ------------------------------------------------------------------ nodes
+    def nodes_by_ids(self, label: str, ids: Sequence[str]) -> dict[str, Node]:
+        """The nodes of `label` with these ids (missing ones left out), in one query."""
+        self.ontology.node_type(label)
+        if not ids:
+            return {}
+        query = f"MATCH (n:{quote(label)}) WHERE n.{NODE_KEY} IN $ids RETURN {cypher.light('n', self._heavy)} AS props"
+        rows = self._rows(query, {"ids": list(dict.fromkeys(ids))})
+        return {str(r["props"][NODE_KEY]): self._node(label, r["props"]) for r in rows}
+
+    def _node_match(self, label: str, where: Sequence[Condition], related: Sequence[Related], params: dict[str, Any]) -> list[str]:
+        self.ontology.node_type(label)
+        lines = [f"MATCH (n:{quote(label)})"]
+        conds = self._conditions("n", label, where, params, "w")
+        if conds:
+            lines.append("WHERE " + " AND ".join(conds))
+        params["now"] = now_iso()
+        for i, rel in enumerate(related):
+            self.ontology.edge_type(rel.edge_type)
+            self.ontology.node_type(rel.label)
+            arrow = f"-[r{i}:{quote(rel.edge_type)}]->" if rel.direction == "out" else f"<-[r{i}:{quote(rel.edge_type)}]-"
+            params[f"rel{i}"] = list(rel.ids)
+            lines.append(f"MATCH (n){arrow}(x{i}:{quote(rel.label)}) WHERE x{i}.{NODE_KEY} IN $rel{i} AND (r{i}.valid_to IS NULL OR r{i}.valid_to > $now)")
+        if related:
+            lines.append("WITH DISTINCT n")
+        return lines
+
+    def node_page(
+        self,
+        label: str,
+        where: Sequence[Condition] = (),
+        sort: SortKey = SortKey(),
+        after: tuple[Any, str] | None = None,
+        limit: int = 20,
+        related: Sequence[Related] = (),
+    ) -> list[NodeHit]:
+        """Up to `limit` nodes of `label` matching `where` (and `related`), after the keyset `after`."""
+        params: dict[str, Any] = {"limit": int(limit)}
+        lines = self._node_match(label, where, related, params)
+        prop = self._property(label, sort.prop) if sort.prop else None
+        params["sort_default"] = self._sort_default(prop)
+        sort_expr = f"coalesce(n.{quote(sort.prop)}, $sort_default)" if sort.prop else f"n.{NODE_KEY}"
+        lines.append(f"WITH n, {sort_expr} AS sk, n.{NODE_KEY} AS tk")
+        keyset = self._keyset("sk", "tk", sort.desc, after, params)
+        if keyset:
+            lines.append(f"WHERE {keyset}")
+        lines.append(f"RETURN sk, tk, {cypher.light('n', self._heavy)} AS props ORDER BY sk {'DESC' if sort.desc else 'ASC'}, tk LIMIT $limit")
+        rows = self._rows("\n".join(lines), params)
+        return [NodeHit(self._node(label, r["props"]), (r["sk"], str(r["tk"]))) for r in rows]
+
+    def node_count(self, label: str, where: Sequence[Condition] = (), related: Sequence[Related] = ()) -> int:
+        """How many nodes of `label` match `where` (and `related`)."""
+        params: dict[str, Any] = {}
+        lines = self._node_match(label, where, related, params)
+        lines.append("RETURN count(n) AS c")
+        rows = self._rows("\n".join(lines), params)
+        return int(rows[0]["c"]) if rows else 0
+
+    # ------------------------------------------------------------------ edges
+    def _edge_match(self, spec: EdgeSpec, params: dict[str, Any]) -> tuple[list[str], str]:
+        self.ontology.node_type(spec.label)
+        if spec.edge_type is not None:
+            self.ontology.edge_type(spec.edge_type)
+        if spec.far_label is not None:
+            self.ontology.node_type(spec.far_label)
+        rel = f"[r:{quote(spec.edge_type)}]" if spec.edge_type else "[r]"
+        pattern = {"out": f"-{rel}->", "in": f"<-{rel}-", "both": f"-{rel}-"}[spec.direction]
+        far = f"(m:{quote(spec.far_label)})" if spec.far_label else "(m)"
+        conds = [f"n.{NODE_KEY} IN $ids"]
+        conds.append(self._time("r", spec.as_of, spec.include_ended, params))
+        conds += self._conditions("m", spec.far_label, spec.far_where, params, "fw")
+        conds += self._conditions("r", None, spec.edge_where, params, "ew", spec.edge_type) if spec.edge_type else []
+        if spec.edge_where and not spec.edge_type:
+            raise OntologyViolation("conditions on an edge need its edge type")
+        lines = [f"MATCH (n:{quote(spec.label)}){pattern}{far}", "WHERE " + " AND ".join(c for c in conds if c)]
+        return lines, "r"
+
+    def edges(self, spec: EdgeSpec, ids: Sequence[str], after: tuple[Any, str] | None = None, limit: int = 20) -> dict[str, list[EdgeHit]]:
+        """For each parent id, its first `limit` edges of `spec` after the keyset `after`, with the far nodes."""
+        if not ids:
+            return {}
+        params: dict[str, Any] = {"ids": list(dict.fromkeys(ids)), "limit": int(limit)}
+        lines, _ = self._edge_match(spec, params)
+        sort = spec.sort
+        if sort.prop:
+            prop = self._property(None if sort.on_edge else spec.far_label, sort.prop, spec.edge_type if sort.on_edge else None)
+            params["sort_default"] = self._sort_default(prop)
+            sort_expr = f"coalesce({'r' if sort.on_edge else 'm'}.{quote(sort.prop)}, $sort_default)"
+        else:
+            sort_expr = f"m.{NODE_KEY}"
+        lines.append(f"WITH n, r, m, {sort_expr} AS sk, r.ek AS tk")
+        keyset = self._keyset("sk", "tk", sort.desc, after, params)
+        if keyset:
+            lines.append(f"WHERE {keyset}")
+        lines.append(f"WITH n, r, m, sk, tk ORDER BY n.{NODE_KEY}, sk {'DESC' if sort.desc else 'ASC'}, tk")
+        lines.append(
+            f"WITH n.{NODE_KEY} AS id, collect([sk, tk, type(r), startNode(r) = n, properties(r), labels(m)[0], {cypher.light('m', self._heavy)}]) AS items"
+        )
+        lines.append("RETURN id, items[0..$limit] AS items")
+        out: dict[str, list[EdgeHit]] = {}
+        for row in self._rows("\n".join(lines), params):
+            parent = NodeRef(spec.label, str(row["id"]))
+            hits = []
+            for sk, tk, type_, outgoing, props, far_label, far_props in row["items"]:
+                far = self._node(far_label, far_props)
+                src, dst = (parent, far.ref) if outgoing else (far.ref, parent)
+                hits.append(EdgeHit(self._edge(type_, src, dst, props), far, bool(outgoing), (sk, str(tk))))
+            out[parent.id] = hits
+        return out
+
+    def edge_counts(self, spec: EdgeSpec, ids: Sequence[str]) -> dict[str, int]:
+        """For each parent id, how many edges of `spec` it has (parents with none are left out)."""
+        if not ids:
+            return {}
+        params: dict[str, Any] = {"ids": list(dict.fromkeys(ids))}
+        lines, _ = self._edge_match(spec, params)
+        lines.append(f"RETURN n.{NODE_KEY} AS id, count(r) AS c")
+        return {str(r["id"]): int(r["c"]) for r in self._rows("\n".join(lines), params)}
+
+    # ------------------------------------------------------------------ timelines
+    def _timeline_match(self, ref: NodeRef, times: dict[str, Sequence[str]], since: str | None, until: str | None, params: dict[str, Any]) -> list[str]:
+        self.ontology.node_type(ref.label)
+        names: list[str] = []
+        for label, props in times.items():
+            for name in props:
+                self._property(label, name)
+                if name not in names:
+                    names.append(name)
+        params.update({"id": ref.id, "labels": sorted(times), "now": now_iso()})
+        at = "coalesce(" + ", ".join(f"m.{quote(n)}" for n in names) + ")" if len(names) > 1 else f"m.{quote(names[0])}"
+        conds = ["sk IS NOT NULL"]
+        if since is not None:
+            params["since"] = since
+            conds.append("sk >= $since")
+        if until is not None:
+            params["until"] = until
+            conds.append("sk < $until")
+        return [
+            f"MATCH (s:{quote(ref.label)} {{{NODE_KEY}: $id}})-[r]-(m)",
+            "WHERE labels(m)[0] IN $labels AND (r.valid_to IS NULL OR r.valid_to > $now)",
+            "WITH m, collect(DISTINCT type(r)) AS via",
+            f"WITH m, via, {at} AS sk, labels(m)[0] + ':' + m.{NODE_KEY} AS tk",
+            "WHERE " + " AND ".join(conds),
+        ]
+
+    def timeline(
+        self,
+        ref: NodeRef,
+        times: dict[str, Sequence[str]],
+        after: tuple[Any, str] | None = None,
+        limit: int = 20,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> list[NodeHit]:
+        """The nodes linked to `ref` (one hop, edges that hold now) whose label is a key of `times`,
+        dated by the first of its time properties that is set, newest first."""
+        params: dict[str, Any] = {"limit": int(limit)}
+        lines = self._timeline_match(ref, times, since, until, params)
+        keyset = self._keyset("sk", "tk", True, after, params)
+        if keyset:
+            lines.append(f"WITH m, via, sk, tk WHERE {keyset}")
+        lines.append(f"RETURN sk, tk, via, labels(m)[0] AS label, {cypher.light('m', self._heavy)} AS props ORDER BY sk DESC, tk LIMIT $limit")
+        rows = self._rows("\n".join(lines), params)
+        return [NodeHit(self._node(r["label"], r["props"]), (r["sk"], str(r["tk"])), tuple(sorted(r["via"]))) for r in rows]
+
+    def timeline_count(self, ref: NodeRef, times: dict[str, Sequence[str]], since: str | None = None, until: str | None = None) -> int:
+        """How many items `timeline` has in all."""
+        params: dict[str, Any] = {}
+        lines = self._timeline_match(ref, times, since, until, params)
+        lines.append("RETURN count(m) AS c")
+        rows = self._rows("\n".join(lines), params)
+        return int(rows[0]["c"]) if rows else 0
+
+    # ------------------------------------------------------------------ the store's own reads, through the same door
+    def get(self, ref: NodeRef) -> Node | None:
+        """One node by key (vectors left out)."""
+        node = self.store.get(ref)
+        if node is None:
+            return None
+        return Node(node.label, node.id, _visible(node.props, self._vectors))
+
+    def neighbourhood(self, ref: NodeRef, hops: int, labels: Sequence[str] | None, edge_types: Sequence[str] | None, as_of: str | None, limit: int) -> Subgraph:
+        """`GraphStore.neighbourhood` for this purpose."""
+        return self.store.neighbourhood(ref, hops=hops, labels=labels, edge_types=edge_types, as_of=as_of, limit=limit)
+
+    def paths(self, a: NodeRef, b: NodeRef, max_length: int, edge_types: Sequence[str] | None, as_of: str | None, limit: int) -> list[Path]:
+        """`GraphStore.paths` for this purpose."""
+        return self.store.paths(a, b, max_length=max_length, edge_types=edge_types, as_of=as_of, limit=limit)
+
+    def fulltext_search(self, label: str, text: str, k: int) -> list[Hit]:
+        """`GraphStore.fulltext_search` for this purpose."""
+        return self.store.fulltext_search(label, text, k=k)
+
+    def vector_search(self, label: str, vector: Sequence[float], k: int) -> list[Hit]:
+        """`GraphStore.vector_search` for this purpose."""
+        return self.store.vector_search(label, vector, k=k)
+
+    def passthrough(self, query: str, params: dict[str, Any], timeout: float) -> list[dict[str, Any]]:
+        """A caller's read-only Cypher (the analyst's `cypher` query) for this purpose."""
+        return self.store.read_query(query, params, timeout)
+
+
+def json_safe(value: Any) -> Any:
+    """A value of a passthrough row as plain JSON (store objects become their properties)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items() if not str(k).endswith(cypher.HIDDEN_PROPERTY_SUFFIXES) and k != "_khub_lock"}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "tolist"):
+        return json_safe(value.tolist())
+    props = getattr(value, "properties", None)
+    if isinstance(props, dict):  # FalkorDB nodes and edges
+        return {str(k): json_safe(v) for k, v in props.items() if not str(k).endswith(cypher.HIDDEN_PROPERTY_SUFFIXES)}
+    if hasattr(value, "items") and callable(value.items):  # Neo4j nodes and relationships
+        return {str(k): json_safe(v) for k, v in value.items() if not str(k).endswith(cypher.HIDDEN_PROPERTY_SUFFIXES)}
+    return str(value)
+
+
+#: Clauses and commands that change data or the database, refused in a caller's query.
+WRITE_WORDS = frozenset(
+    {"CREATE", "MERGE", "SET", "DELETE", "DETACH", "REMOVE", "DROP", "FOREACH", "LOAD", "USE", "ALTER", "GRANT", "REVOKE", "DENY", "RENAME", "TERMINATE"}
+)
+_CODE_TOKEN = re.compile(
+    r"""(?P<skip>//[^\n]*|/\*.*?\*/|'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|`(?:[^`]|``)*`)"""
+    r"""|(?P<word>[A-Za-z_][A-Za-z0-9_]*)|(?P<other>\S)""",
+    re.DOTALL,
+)
+
+
+def refuse_writes(query: str) -> None:
+    """Refuse (QueryRefused) a caller's Cypher that holds a writing clause or command outside
+    strings, comments and quoted names; property names (`n.set`), map keys (`{set: 1}`),
+    labels and parameters are not clauses. Both stores also run the query read-only."""
+    previous = ""
+    tokens = list(_CODE_TOKEN.finditer(query))
+    for i, match in enumerate(tokens):
+        if match.lastgroup == "skip":
+            previous = "name"
+            continue
+        text = match.group(0)
+        if match.lastgroup == "word":
+            following = tokens[i + 1].group(0) if i + 1 < len(tokens) else ""
+            upper = text.upper()
+            if upper in WRITE_WORDS and previous not in (".", ":", "$") and following != ":":
+                raise QueryRefused(f"{upper} is not allowed: the cypher query is read-only")
+            if upper == "TRANSACTIONS" and previous.upper() == "IN":
+                raise QueryRefused("CALL ... IN TRANSACTIONS is not allowed: the cypher query is read-only")
+        previous = text
