@@ -1,0 +1,89 @@
+"""What one server process holds (store, keys, purposes, limits, jobs, metrics) and how
+request handlers run blocking store work.
+
+The `GraphStore` is synchronous (docs/architecture.md): handlers call it through
+`run_blocking`, which runs the call in a worker thread and gives up waiting after a timeout
+(504 `TIMEOUT`). The thread itself cannot be killed: a read is also bounded by the store's own
+server-side timeout, and writes are idempotent, so a client may simply retry.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from api.config import ServerConfig
+from api.errors import TIMEOUT, ApiError
+from api.jobs import JobRegistry
+from api.security import ApiKeyStore, TokenBucket
+from graph.store import GraphStore
+from ontology.purposes import PurposeCatalogue
+from ontology.settings import Settings
+
+T = TypeVar("T")
+
+
+async def run_blocking(func: Callable[..., T], *args: Any, timeout: float, what: str = "the request", **kwargs: Any) -> T:
+    """`func(*args, **kwargs)` in a worker thread; 504 `TIMEOUT` when it takes longer than `timeout` seconds."""
+    call = functools.partial(func, *args, **kwargs)
+    try:
+        with anyio.fail_after(timeout):
+            return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+    except TimeoutError:
+        raise ApiError(TIMEOUT, f"{what} took longer than {timeout:g} s", 504) from None
+
+
+class Metrics:
+    """Prometheus metrics of one app (its own registry, so several apps can live in one process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("khub_http_requests", "HTTP requests by route template and status", ["method", "route", "status"], registry=self.registry)
+        self.latency = Histogram(
+            "khub_http_request_duration_seconds",
+            "Time to answer an HTTP request, by route template",
+            ["method", "route"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+            registry=self.registry,
+        )
+        self.in_flight = Gauge("khub_http_requests_in_flight", "HTTP requests being answered", registry=self.registry)
+        self.jobs = Counter("khub_jobs", "Background jobs by kind and final status", ["kind", "status"], registry=self.registry)
+
+
+@dataclass
+class ServerState:
+    """Everything a request handler may need, created once by `create_app`."""
+
+    settings: Settings
+    config: ServerConfig
+    store: GraphStore
+    keys: ApiKeyStore
+    purposes: PurposeCatalogue
+    jobs: JobRegistry
+    limiter: TokenBucket
+    auth_limiter: TokenBucket
+    metrics: Metrics = field(default_factory=Metrics)
+    #: runs document jobs one at a time (the ingest pipeline is not shared between threads)
+    job_runner: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="khub-jobs"))
+    #: document jobs not finished yet (shutdown waits `shutdown_grace_seconds` for them)
+    job_futures: set[Future[None]] = field(default_factory=set)
+    #: one events import at a time (they share the telemetry aggregates)
+    events_lock: threading.Lock = field(default_factory=threading.Lock)
+    #: the document pipeline, built on first use (models load once)
+    pipeline: Any = None
+    #: set by create_app: whether the app opened the store (and so closes it)
+    owns_store: bool = False
+
+    def submit_job(self, func: Callable[..., None], *args: Any) -> None:
+        """Run a background job on the job thread."""
+        future = self.job_runner.submit(func, *args)
+        self.job_futures.add(future)
+        future.add_done_callback(self.job_futures.discard)

@@ -1,0 +1,90 @@
+"""The purposes a request may declare (`ontology/purposes.yaml`, steward-edited).
+
+Every API request names one purpose (header `X-Khub-Purpose`); consent enforcement (issue 6)
+compares it with each data subject's consent. Intent definitions name the purposes an inference
+may serve, and those must be in this catalogue too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from ontology.errors import SchemaInvalid, SchemaIssue
+from ontology.yamlsource import line_of, load_yaml_with_lines
+
+PURPOSES_FILE = Path(__file__).resolve().parent / "purposes.yaml"
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+LANGUAGES = ("en", "zh")
+
+
+@dataclass(frozen=True)
+class Purpose:
+    """One declared purpose of data use, with its description in English and Chinese."""
+
+    name: str
+    description_en: str
+    description_zh: str
+
+
+@dataclass(frozen=True)
+class PurposeCatalogue:
+    """Every purpose a caller may declare, by name, in file order."""
+
+    purposes: dict[str, Purpose]
+    source: str
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.purposes
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The purpose names, in file order."""
+        return tuple(self.purposes)
+
+
+def load_purposes(path: Path = PURPOSES_FILE) -> PurposeCatalogue:
+    """Load and check the catalogue; `SchemaInvalid` names the file, line and purpose of every problem."""
+    try:
+        data, lines, duplicates = load_yaml_with_lines(path)
+    except (OSError, yaml.YAMLError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise SchemaInvalid([SchemaIssue(str(path), (mark.line + 1) if mark else 1, "(file)", str(exc))]) from None
+    issues = [SchemaIssue(str(path), line, ".".join(where), "key given twice") for where, line in duplicates]
+    entries = data.get("purposes") if isinstance(data, Mapping) else None
+    if not isinstance(entries, Mapping) or not entries:
+        raise SchemaInvalid([*issues, SchemaIssue(str(path), 1, "purposes", "expected a mapping from purpose name to its descriptions (en, zh)")])
+    purposes: dict[str, Purpose] = {}
+    for name, spec in entries.items():
+        where = ("purposes", str(name))
+        line = line_of(lines, where)
+        if not _NAME.fullmatch(str(name)):
+            issues.append(SchemaIssue(str(path), line, str(name), "a purpose name is lower case letters, digits and underscores"))
+            continue
+        if not isinstance(spec, Mapping):
+            issues.append(SchemaIssue(str(path), line, str(name), "expected descriptions: {en: ..., zh: ...}"))
+            continue
+        texts = {}
+        for lang in LANGUAGES:
+            text = spec.get(lang)
+            if not isinstance(text, str) or not text.strip():
+                issues.append(SchemaIssue(str(path), line, f"{name}.{lang}", f"a purpose needs a description in {lang}"))
+            texts[lang] = str(text or "").strip()
+        for key in spec:
+            if key not in LANGUAGES:
+                issues.append(SchemaIssue(str(path), line_of(lines, (*where, str(key))), f"{name}.{key}", f"unknown key (known: {', '.join(LANGUAGES)})"))
+        purposes[str(name)] = Purpose(str(name), texts["en"], texts["zh"])
+    if issues:
+        raise SchemaInvalid(issues)
+    return PurposeCatalogue(purposes, str(path))
+
+
+@lru_cache(maxsize=4)
+def default_purposes() -> PurposeCatalogue:
+    """The shipped catalogue, loaded once."""
+    return load_purposes()
