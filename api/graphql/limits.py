@@ -48,6 +48,7 @@ from graphql import (
     SelectionSetNode,
     VariableNode,
     get_named_type,
+    parse,
 )
 from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef, TypeNameMetaFieldDef
 from strawberry.extensions import SchemaExtension
@@ -201,6 +202,8 @@ class QueryGuard(SchemaExtension):
         """introspection: force it on or off; None: the request's `settings.graphql_introspection` (default on)."""
         self.limits = limits
         self.introspection = introspection
+        self._streamed = False
+        self._refusal: GraphQLError | None = None
 
     def _introspection_allowed(self) -> bool:
         if self.introspection is not None:
@@ -209,27 +212,47 @@ class QueryGuard(SchemaExtension):
         rc = getattr(ctx, "rc", None)
         return bool(getattr(getattr(rc, "settings", None), "graphql_introspection", True))
 
-    def on_operation(self) -> Iterator[None]:
-        """Size checks before parsing; error codes and masking after the operation."""
+    def _size_refusal(self) -> GraphQLError | None:
         ec = self.execution_context
         query = ec.query or ""
         if len(query) > self.limits.max_query_chars:
-            raise limit_error(f"the query has {len(query)} characters; at most {self.limits.max_query_chars} are allowed", "QUERY_TOO_LARGE")
+            return limit_error(f"the query has {len(query)} characters; at most {self.limits.max_query_chars} are allowed", "QUERY_TOO_LARGE")
         if ec.variables:
             size = len(json.dumps(ec.variables, ensure_ascii=False, default=str))
             if size > self.limits.max_variables_bytes:
-                raise limit_error(f"the variables take {size} bytes; at most {self.limits.max_variables_bytes} are allowed", "VARIABLES_TOO_LARGE")
+                return limit_error(f"the variables take {size} bytes; at most {self.limits.max_variables_bytes} are allowed", "VARIABLES_TOO_LARGE")
+        return None
+
+    def on_operation(self) -> Iterator[None]:
+        """Size checks before parsing; error codes and masking after the operation."""
+        ec = self.execution_context
+        self._refusal = self._size_refusal()
+        if self._refusal is not None:
+            # the caller's document is never parsed: a one-field stand-in goes to validation, which refuses it
+            ec.graphql_document = _stand_in(ec._provided_operation_name)
         ec.parse_options["max_tokens"] = self.limits.max_tokens
+        self._streamed = False
         yield
-        result = ec.result
+        if not self._streamed:  # a streamed result (subscription, WebSocket) was coded frame by frame
+            self._code(ec.result)
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        """Codes for each result a subscription (or a query over WebSocket) sends."""
+        self._streamed = True
+        self._code(result)
+        yield None
+
+    def _code(self, result: Any) -> None:
         errors = getattr(result, "errors", None)
         if errors:
-            result.errors = [self.coded(e) for e in errors]  # type: ignore[union-attr]
+            result.errors = [self.coded(e) for e in errors]
 
     def on_validate(self) -> Iterator[None]:
         """Depth, aliases and cost, before graphql-core's own rules (which are skipped when these fail)."""
         ec = self.execution_context
-        if ec.graphql_document is not None:
+        if self._refusal is not None:
+            ec.pre_execution_errors = [self._refusal]
+        elif ec.graphql_document is not None:
             errors = check_limits(ec.schema._schema, ec.graphql_document, ec.variables, ec.operation_name, self.limits)
             if errors:
                 ec.pre_execution_errors = errors
@@ -269,6 +292,12 @@ class QueryGuard(SchemaExtension):
             return _with(error, message, {**extensions, "code": code})
         log.error("GraphQL resolver error (request %s): %s", self.request_id(), error.message, exc_info=original)
         return _with(error, f"internal error (request {self.request_id()}); the server log has the details", {"code": "INTERNAL_ERROR"})
+
+
+def _stand_in(operation_name: str | None) -> DocumentNode:
+    """A tiny document standing in for one refused unparsed (named like the operation asked for)."""
+    name = operation_name if operation_name and operation_name.replace("_", "a").isalnum() and not operation_name[0].isdigit() else ""
+    return parse(f"query {name} {{ __typename }}")
 
 
 def _with(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:

@@ -4,7 +4,7 @@ Queries: each built-in type by key (`account(id:)`) and as a filtered, ordered R
 (`accounts(where:, orderBy:, first:, after:)`); `node(type, id)` and `nodes(type, ...)` for any
 type; `neighbourhood`, `paths`, `decisionChain`, `intents`, `timeline`, `ontology`, `search`, and
 `cypher` (analysts). Mutations: `intentFeedback` (anyone), `upsertNode` and `link` (stewards).
-Subscription: `intentDetected`.
+Subscriptions: `intentDetected`, `jobProgress`.
 
 Every resolver reads through `GraphQLContext` (`api.graphql.context`), which carries the caller,
 the declared purpose and the purpose-bound `graph.reads.Reads`. Two resolvers hand the raw store
@@ -59,7 +59,7 @@ from api.graphql.types import (
 from graph.reads import Condition, NodeHit, Related, SortKey, json_safe, refuse_writes
 from graph.store import EdgeRecord, NodeRecord, NodeRef
 from graph.values import ValueRejected, normalise_value
-from ontology.errors import BadInput
+from ontology.errors import BadInput, NotFound
 from ontology.model import NODE_KEY, PrivacyCategory
 
 #: How a Cypher passthrough may run, and how many rows it returns.
@@ -694,6 +694,46 @@ class Mutation:
 
 
 # ---------------------------------------------------------------------- subscriptions
+#: Job statuses after which a job does not change.
+JOB_FINISHED = ("succeeded", "failed")
+
+
+@strawberry.type(description="A background job (document ingestion) and how far it got.")
+class JobProgress:
+    id: str
+    kind: str
+    status: str = strawberry.field(description="queued, running, succeeded or failed.")
+    done: int
+    total: int
+    started: str | None
+    finished: str | None
+    counts: JSON
+    errors: JSON
+
+    @staticmethod
+    def of(job: Any) -> JobProgress:
+        """The GraphQL view of an `api.jobs.Job`."""
+        progress = dict(job.progress or {})
+        return JobProgress(
+            id=job.id,
+            kind=job.kind,
+            status=job.status,
+            done=int(progress.get("done", 0)),
+            total=int(progress.get("total", 0)),
+            started=job.started,
+            finished=job.finished,
+            counts=dict(job.counts or {}),
+            errors=list(job.errors or []),
+        )
+
+
+def _job_registry(info: strawberry.Info) -> Any:
+    """The app's job registry (`api.jobs.JobRegistry` on `app.state.khub`), if this app has one."""
+    request = getattr(info.context, "request", None)
+    app = getattr(request, "app", None)
+    return getattr(getattr(getattr(app, "state", None), "khub", None), "jobs", None)
+
+
 @strawberry.type(description="Live updates.")
 class Subscription:
     @strawberry.subscription(
@@ -715,6 +755,36 @@ class Subscription:
                 yield to_object(hit.node)  # type: ignore[misc]
             if len(hits) < 100:
                 await asyncio.sleep(interval)
+
+    @strawberry.subscription(description="A job's progress (POST /v1/documents answers with its id): its state now, then every change until it finishes.")
+    async def job_progress(self, info: strawberry.Info, id: str) -> AsyncGenerator[JobProgress, None]:
+        ctx = context_of(info)
+        jobs = _job_registry(info)
+        job = jobs.get(id) if jobs is not None else None
+        # like GET /v1/jobs/{id}: the key that started it, or a steward
+        if job is None or not (job.owner == ctx.principal.key_id or ctx.principal.has_role("steward")):
+            raise NotFound(f"no job {id!r} for this key")
+        loop = asyncio.get_running_loop()
+        changes: asyncio.Queue[Any] = asyncio.Queue()
+
+        def listener(changed: Any) -> None:
+            if changed.id == id:
+                loop.call_soon_threadsafe(changes.put_nowait, changed)
+
+        remove = jobs.add_listener(listener)
+        try:
+            current = jobs.get(id)  # again: a change between the first read and the listener is not lost
+            yield JobProgress.of(current)
+            while current.status not in JOB_FINISHED:
+                try:
+                    changed = await asyncio.wait_for(changes.get(), timeout=30.0)
+                except TimeoutError:
+                    changed = jobs.get(id)  # a job this process does not run: read it back
+                if changed.to_dict() != current.to_dict():
+                    current = changed
+                    yield JobProgress.of(current)
+        finally:
+            remove()
 
 
 # ---------------------------------------------------------------------- the schema

@@ -1,7 +1,8 @@
 """Hostile GraphQL is refused before it runs, quickly, with a stable code, on both stores.
 
-Each refusal must cost no store call (the counting proxy over the real store proves it) and well
-under a second, however large the document claims to be.
+Each refusal must cost no store call (the counting proxy over the real store proves it) and take
+milliseconds (asserted loosely: shared machines), however large the document claims to be;
+`test_measuring_is_linear_in_the_document` checks the measure itself is linear.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from tests.api.test_graphql import ACCOUNT_360, CountingStore, Gql, codes
 def guarded(store: Any) -> tuple[Gql, CountingStore]:
     """A test app over the (empty) store of this backend, counting store calls."""
     counting = CountingStore(store)
-    return Gql(counting), counting
+    gql = Gql(counting)
+    gql.post("{ __typename }")  # starts the test client's event loop thread outside the timings
+    return gql, counting
 
 
 def refused(guarded: tuple[Gql, CountingStore], query: str, variables: dict[str, Any] | None = None) -> list[str]:
@@ -32,7 +35,7 @@ def refused(guarded: tuple[Gql, CountingStore], query: str, variables: dict[str,
     elapsed = time.perf_counter() - started
     assert body.get("data") is None, body
     assert counting.total == 0, counting.calls
-    assert elapsed < 1.0, f"refusing took {elapsed:.2f} s"
+    assert elapsed < 2.0, f"refusing took {elapsed:.2f} s"  # ms when the machine is idle; CI machines are shared
     text = str(body)
     assert "Traceback" not in text and 'File "' not in text
     return codes(body)
@@ -135,3 +138,52 @@ def test_graphql_through_the_app_needs_a_key_and_a_purpose(api: Any, store: Any)
         assert ws.receive_json()["type"] == "connection_ack"
         ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": "query { me { role purpose } }"}})
         assert ws.receive_json()["payload"]["data"]["me"] == {"role": "analyst", "purpose": "analytics"}
+
+
+def test_job_progress_subscription_through_the_app(api: Any) -> None:
+    jobs = api.app.state.khub.jobs
+    job = jobs.create("documents", owner=api.key_ids["sales_tool"], purpose="sales", total=2)
+    subscription = "subscription($id: String!) { jobProgress(id: $id) { id status done total errors } }"
+    with api.client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"], headers=api.headers("sales_tool", purpose="sales")) as ws:
+        ws.send_json({"type": "connection_init"})
+        assert ws.receive_json()["type"] == "connection_ack"
+        ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": subscription, "variables": {"id": job.id}}})
+        assert ws.receive_json()["payload"]["data"]["jobProgress"]["status"] == "queued"
+        jobs.start(job.id)
+        assert ws.receive_json()["payload"]["data"]["jobProgress"]["status"] == "running"
+        with jobs.change(job.id) as changing:
+            changing.progress["done"] = 1
+        assert ws.receive_json()["payload"]["data"]["jobProgress"]["done"] == 1
+        jobs.finish(job.id)
+        last = ws.receive_json()["payload"]["data"]["jobProgress"]
+        assert last["status"] == "succeeded" and last["total"] == 2
+        assert ws.receive_json() == {"id": "1", "type": "complete"}
+        # another key (not a steward) cannot follow someone else's job
+        ws.send_json({"id": "2", "type": "subscribe", "payload": {"query": subscription, "variables": {"id": "job-0000000000000000"}}})
+        error = ws.receive_json()
+        assert error["type"] in ("error", "next"), error
+        errors = error["payload"] if error["type"] == "error" else error["payload"]["errors"]
+        assert errors[0]["extensions"]["code"] == "NOT_FOUND"
+
+
+def test_hostile_documents_over_websocket_are_refused_too(store: Any) -> None:
+    gql = Gql(CountingStore(store))
+    deep = _deep(6).replace("{ contact", "query { contact", 1)
+    with gql.client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        ws.send_json({"type": "connection_init"})
+        assert ws.receive_json()["type"] == "connection_ack"
+        for i, (query, variables, code) in enumerate(
+            [
+                (deep, {}, "QUERY_TOO_DEEP"),
+                ("query($t: String!) { search(text: $t) { totalCount } }", {"t": "x" * 200_000}, "VARIABLES_TOO_LARGE"),
+                ("subscription { ...A }\nfragment A on Subscription { ...B }\nfragment B on Subscription { ...A }", {}, "FRAGMENT_CYCLE"),
+                ('subscription { jobProgress(id: "job-0000000000000000") { status } }', {}, "NOT_FOUND"),
+            ]
+        ):
+            ws.send_json({"id": str(i), "type": "subscribe", "payload": {"query": query, "variables": variables}})
+            message = ws.receive_json()
+            errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+            assert code in [e.get("extensions", {}).get("code") for e in errors], message
+            assert "Traceback" not in str(message)
+            if message["type"] == "next":
+                assert ws.receive_json() == {"id": str(i), "type": "complete"}
