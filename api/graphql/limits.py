@@ -7,10 +7,11 @@
 |---|---|
 | QUERY_TOO_LARGE | the document is longer than `max_query_chars`, or has more than `max_tokens` tokens (graphql-core stops parsing there) |
 | VARIABLES_TOO_LARGE | the variables take more than `max_variables_bytes` as JSON |
-| QUERY_TOO_DEEP | fields nest deeper than `max_depth` |
+| QUERY_TOO_DEEP | fields nest deeper than `max_depth` (introspection's `ofType` chains excepted) |
 | TOO_MANY_ALIASES | more than `max_aliases` aliased fields |
 | QUERY_TOO_COMPLEX | the cost is over `max_cost`: every field counts once per object it is asked on; a field |
-|  | with `first`/`limit` asks for that many objects (the value given, or the default) |
+|  | with `first`/`limit` asks for that many objects (the value given, or the default); or |
+|  | introspection lists nest deeper than types > fields > args |
 | FRAGMENT_CYCLE | a fragment spreads itself (graphql-core's NoFragmentCyclesRule) |
 | INTROSPECTION_DISABLED | introspection is switched off (setting `graphql_introspection`) |
 
@@ -40,6 +41,7 @@ from graphql import (
     FragmentSpreadNode,
     GraphQLError,
     GraphQLInterfaceType,
+    GraphQLList,
     GraphQLObjectType,
     GraphQLSchema,
     InlineFragmentNode,
@@ -48,6 +50,7 @@ from graphql import (
     SelectionSetNode,
     VariableNode,
     get_named_type,
+    get_nullable_type,
     parse,
 )
 from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef, TypeNameMetaFieldDef
@@ -59,6 +62,10 @@ log = logging.getLogger("khub.api.graphql")
 
 #: Arguments whose value is the number of items a list field returns.
 SIZE_ARGUMENTS = ("first", "limit")
+#: How deep introspection lists (types, fields, args, ...) may nest: GraphiQL's introspection
+#: query needs 3 (types > fields > args); `types { fields { type { fields ...` (the classic
+#: introspection breadth bomb, each level multiplying by the number of fields) needs more.
+MAX_INTROSPECTION_LISTS = 3
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,8 @@ class Measure:
     depth: int = 0
     aliases: int = 0
     cost: int = 0
+    #: how deep introspection list fields nest
+    introspection_lists: int = 0
 
 
 def limit_error(message: str, code: str) -> GraphQLError:
@@ -95,7 +104,9 @@ class _Measurer:
         self.memo: dict[str, Measure] = {}
         self.stack: list[str] = []
 
-    def _size(self, field: FieldNode, definition: Any) -> int:
+    def _size(self, field: FieldNode, definition: Any, parent: Any) -> int:
+        if getattr(parent, "name", "").startswith("__"):  # introspection: bounded by its own list nesting
+            return 1
         for name in SIZE_ARGUMENTS:
             arg_def = definition.args.get(name) if definition is not None else None
             if arg_def is None:
@@ -127,24 +138,33 @@ class _Measurer:
     def selection(self, selection_set: SelectionSetNode | None, parent: Any) -> Measure:
         if selection_set is None:
             return Measure()
-        depth = aliases = cost = 0
+        depth = aliases = cost = lists = 0
         for sel in selection_set.selections:
             if isinstance(sel, FieldNode):
                 definition = self._field_def(parent, sel.name.value)
                 child_type = get_named_type(definition.type) if definition is not None else None
-                size = self._size(sel, definition)
+                size = self._size(sel, definition, parent)
                 inner = self.selection(sel.selection_set, child_type)
-                depth = max(depth, 1 + inner.depth)
+                # an introspection type reference (`ofType` chains, one object each, up to ~9 deep in
+                # GraphiQL's own query) adds no breadth; it does not count towards the depth
+                introspection = getattr(parent, "name", "").startswith("__")
+                level = 0 if introspection and sel.name.value == "ofType" else 1
+                is_list = introspection and definition is not None and isinstance(get_nullable_type(definition.type), GraphQLList)
+                depth = max(depth, level + inner.depth)
                 aliases += (1 if sel.alias else 0) + inner.aliases
                 cost += size * (1 + inner.cost)
-            elif isinstance(sel, InlineFragmentNode):
-                cond = self.schema.get_type(sel.type_condition.name.value) if sel.type_condition else parent
-                inner = self.selection(sel.selection_set, cond)
+                lists = max(lists, (1 if is_list else 0) + inner.introspection_lists)
+            else:
+                if isinstance(sel, InlineFragmentNode):
+                    cond = self.schema.get_type(sel.type_condition.name.value) if sel.type_condition else parent
+                    inner = self.selection(sel.selection_set, cond)
+                elif isinstance(sel, FragmentSpreadNode):
+                    inner = self.fragment(sel.name.value)
+                else:
+                    continue
                 depth, aliases, cost = max(depth, inner.depth), aliases + inner.aliases, cost + inner.cost
-            elif isinstance(sel, FragmentSpreadNode):
-                inner = self.fragment(sel.name.value)
-                depth, aliases, cost = max(depth, inner.depth), aliases + inner.aliases, cost + inner.cost
-        return Measure(depth, aliases, cost)
+                lists = max(lists, inner.introspection_lists)
+        return Measure(depth, aliases, cost, lists)
 
     def fragment(self, name: str) -> Measure:
         if name in self.memo:
@@ -171,7 +191,9 @@ def measure_document(schema: GraphQLSchema, document: DocumentNode, variables: d
     for op in operations:
         root = schema.get_root_type(op.operation)
         m = measurer.selection(op.selection_set, root)
-        worst = Measure(max(worst.depth, m.depth), max(worst.aliases, m.aliases), max(worst.cost, m.cost))
+        worst = Measure(
+            max(worst.depth, m.depth), max(worst.aliases, m.aliases), max(worst.cost, m.cost), max(worst.introspection_lists, m.introspection_lists)
+        )
     return worst
 
 
@@ -185,6 +207,13 @@ def check_limits(
         errors.append(limit_error(f"the query nests {m.depth} levels deep; at most {limits.max_depth} are allowed", "QUERY_TOO_DEEP"))
     if m.aliases > limits.max_aliases:
         errors.append(limit_error(f"the query uses {m.aliases} aliases (fragments included); at most {limits.max_aliases} are allowed", "TOO_MANY_ALIASES"))
+    if m.introspection_lists > MAX_INTROSPECTION_LISTS:
+        errors.append(
+            limit_error(
+                f"introspection lists nest {m.introspection_lists} deep; at most {MAX_INTROSPECTION_LISTS} are allowed (types > fields > args)",
+                "QUERY_TOO_COMPLEX",
+            )
+        )
     if m.cost > limits.max_cost:
         errors.append(
             limit_error(

@@ -58,6 +58,7 @@ from api.graphql.types import (
 )
 from graph.reads import Condition, NodeHit, Related, SortKey, json_safe, refuse_writes
 from graph.store import EdgeRecord, NodeRecord, NodeRef
+from graph.store import Node as StoreNode
 from graph.values import ValueRejected, normalise_value
 from ontology.errors import BadInput, NotFound
 from ontology.model import NODE_KEY, PrivacyCategory
@@ -351,15 +352,9 @@ def _property_info(ctx_principal: Any, p: Any) -> PropertyInfo:
     )
 
 
-def _member(m: Any) -> ChainMember:
-    node = Contact(id=strawberry.ID(m.contact.id), type="Contact", store_node=_placeholder(m.contact, {"full_name": m.name}))
-    return ChainMember(contact=node, role=m.role, confidence=m.confidence, basis=m.basis, reasons=list(m.reasons), since=m.since, until=m.until)
-
-
-def _placeholder(ref: NodeRef, props: dict[str, Any]) -> Any:
-    from graph.store import Node as StoreNode
-
-    return StoreNode(ref.label, ref.id, {NODE_KEY: ref.id, **props})
+def _member(m: Any, found: dict[NodeRef, Any]) -> ChainMember:
+    node = found.get(m.contact) or StoreNode(m.contact.label, m.contact.id, {NODE_KEY: m.contact.id, "full_name": m.name})
+    return ChainMember(contact=to_object(node), role=m.role, confidence=m.confidence, basis=m.basis, reasons=list(m.reasons), since=m.since, until=m.until)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------- queries
@@ -484,10 +479,12 @@ class Query:
         at = time_value(as_of, "asOf")
         now = datetime.fromisoformat(at.replace("Z", "+00:00")) if at else datetime.now(UTC)
         chain = await ctx.run(infer_chain, ctx.rc.store, ref, now)
+        people = [m.contact for m in (*chain.members, *chain.departed)]
+        found = dict(zip(people, await ctx.loaders.nodes.load_many(people), strict=True))
         return DecisionChainInfo(
             account=to_object(account),  # type: ignore[arg-type]
-            members=[_member(m) for m in chain.members],
-            departed=[_member(m) for m in chain.departed],
+            members=[_member(m, found) for m in chain.members],
+            departed=[_member(m, found) for m in chain.departed],
         )
 
     @strawberry.field(description="What happened around a node (Type:id): events, documents, intents and tasks linked to it, newest first.")

@@ -440,7 +440,7 @@ def test_graph_queries(gql: Gql) -> None:
         """{
       neighbourhood(ref: "Account:renji-hospital", depth: 1, types: ["Contact", "Device"]) { nodeCount nodes { ref } relations { type source target } }
       paths(from: "Contact:wang-fang", to: "Policy:sh-equipment-subsidy-2026", maxLength: 3) { totalCount paths { length nodes { ref } relations { type } } }
-      decisionChain(accountId: "renji-hospital") { totalCount members { contact { id fullName } role basis reasons } departed { contact { id } until } }
+      decisionChain(accountId: "renji-hospital") { totalCount members { contact { id fullName email } role basis reasons } departed { contact { id } until } }
       timeline(subject: "Device:dev-us900-0142", first: 2) { totalCount pageInfo { hasNextPage endCursor } edges { at via node { type id } } }
       ontology { version types { name typed properties { name privacy visible } } edgeTypes { name domain range }
                  intentDefinitions { id threshold signals { id weight } } }
@@ -455,6 +455,8 @@ def test_graph_queries(gql: Gql) -> None:
     assert paths["paths"][0]["nodes"][-1]["ref"] == "Policy:sh-equipment-subsidy-2026"
     roles = {m["contact"]["id"]: m["role"] for m in data["decisionChain"]["members"]}
     assert roles["wang-fang"] == "budget_holder" and roles["zhang-wei"] == "procurement"
+    emails = {m["contact"]["id"]: m["contact"]["email"] for m in data["decisionChain"]["members"]}
+    assert emails["wang-fang"] == "wang.fang@renji.example"
     timeline = data["timeline"]
     assert timeline["totalCount"] >= 3 and timeline["pageInfo"]["hasNextPage"]
     ats = [e["at"] for e in timeline["edges"]]

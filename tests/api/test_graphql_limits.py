@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from graphql import parse
 
-from api.graphql.limits import Limits, measure_document
+from api.graphql.limits import Limits, check_limits, measure_document
 from api.graphql.schema import build_schema
 from tests.api.test_graphql import ACCOUNT_360, CountingStore, Gql, codes
 
@@ -187,3 +187,18 @@ def test_hostile_documents_over_websocket_are_refused_too(store: Any) -> None:
             assert "Traceback" not in str(message)
             if message["type"] == "next":
                 assert ws.receive_json() == {"id": str(i), "type": "complete"}
+
+
+def test_graphiql_introspection_fits_the_limits() -> None:
+    from graphql import get_introspection_query
+
+    schema = build_schema()._schema
+    full = get_introspection_query(
+        descriptions=True, input_value_deprecation=True, specified_by_url=True, directive_is_repeatable=True, schema_description=True
+    )
+    measured = measure_document(schema, parse(full), None, None)
+    assert measured.depth <= 8 and measured.cost < Limits().max_cost and measured.aliases == 0
+    assert check_limits(schema, parse(full), None, None, Limits()) == []
+    # but the breadth bomb through introspection lists (types x fields x fields x ...) is refused
+    bomb = "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }"
+    assert [e.extensions["code"] for e in check_limits(schema, parse(bomb), None, None, Limits())] == ["QUERY_TOO_COMPLEX"]
