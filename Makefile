@@ -36,9 +36,11 @@ lint: install
 
 bench: install
 	graph/neo4j_server/with-neo4j.sh sh -c '$(PY) -m bench.store --store both --neo4j-uri "$$NEO4J_URI"'
+	$(PY) -m bench.intent_latency
 
 bench-quick: install
 	graph/neo4j_server/with-neo4j.sh sh -c '$(PY) -m bench.store --store both --quick --neo4j-uri "$$NEO4J_URI"'
+	$(PY) -m bench.intent_latency --nodes 5000 --events 40
 
 neo4j-up:
 	@graph/neo4j_server/neo4j-server.sh start

@@ -135,6 +135,21 @@ def get_node(label: str) -> str:
     return f"MATCH (n:{quote(label)} {{{NODE_KEY}: $id}}) RETURN properties(n) AS props"
 
 
+def nodes_by_keys(label: str, props: Sequence[str] | None, heavy: Sequence[str]) -> str:
+    """Nodes of one label by key, from `$ids`: the given properties (and the key), or all but the heavy ones."""
+    shown = light("n", heavy) if props is None else "{" + ", ".join(f"{quote(p)}: n.{quote(p)}" for p in dict.fromkeys((NODE_KEY, *props))) + "}"
+    return f"UNWIND $ids AS k MATCH (n:{quote(label)} {{{NODE_KEY}: k}}) RETURN {shown} AS props"
+
+
+def edges_leaving(label: str, edge_type: str, as_of: bool) -> str:
+    """Edges of one type leaving nodes of one label given by key in `$ids` (holding at `$as_of` when asked)."""
+    return _clauses(
+        f"UNWIND $ids AS k MATCH (a:{quote(label)} {{{NODE_KEY}: k}})-[r:{quote(edge_type)}]->(b)",
+        where(valid_at("r", "$as_of") if as_of else ""),
+        f"RETURN a.{NODE_KEY} AS sid, labels(b)[0] AS dl, b.{NODE_KEY} AS did, properties(r) AS props",
+    )
+
+
 def find_nodes(label: str, prop: str, heavy: Sequence[str]) -> str:
     """Nodes by one property value."""
     return f"MATCH (n:{quote(label)}) WHERE n.{quote(prop)} = $value RETURN {light('n', heavy)} AS props ORDER BY n.{NODE_KEY} LIMIT $limit"

@@ -298,10 +298,12 @@ class CypherGraphStore:
         rows = self.conn.run_read(query, {**params, **pattern_query_params(subjects)}, DEFAULT_READ_TIMEOUT)
         return [PatternMatch(r["subject"], NodeRef(r["label"], r["evidence"]), r["at"], str(r["caption"]), dict(r["props"] or {})) for r in rows]
 
-    def subjects_touched(self, pattern: PathPattern, label: str, ids: Sequence[str]) -> list[str]:
-        """Subjects whose pattern goes through the touched nodes (see `graph.patterns.compile_touched`)."""
-        positions = [0] if pattern.subject == label else []
-        positions += [i for i, step in enumerate(pattern.steps, start=1) if step.node == label]
+    def subjects_touched(self, pattern: PathPattern, label: str, ids: Sequence[str], positions: Collection[int] | None = None) -> list[str]:
+        """Subjects whose pattern goes through the touched nodes (see `graph.patterns.compile_touched`),
+        at any position of their label on the path or only at `positions`."""
+        at = [0] if pattern.subject == label else []
+        at += [i for i, step in enumerate(pattern.steps, start=1) if step.node == label]
+        positions = [i for i in at if positions is None or i in positions]
         found: set[str] = set()
         for position in positions:
             rows = self.conn.run_read(compile_touched(pattern, position), {"ids": list(ids)}, DEFAULT_READ_TIMEOUT)
@@ -319,6 +321,39 @@ class CypherGraphStore:
         self._check_label(ref.label)
         rows = self.conn.run_read(cypher.get_node(ref.label), {"id": ref.id}, DEFAULT_READ_TIMEOUT)
         return self._node(ref.label, rows[0]["props"], keep_vectors=True) if rows else None
+
+    def get_many(self, refs: Iterable[NodeRef], props: Sequence[str] | None = None) -> dict[NodeRef, Node]:
+        """The nodes of `refs` that exist (one query per label): only the properties `props` (and
+        the key) when given, otherwise all but vectors and full-text copies."""
+        by_label: dict[str, dict[str, None]] = {}
+        for ref in refs:
+            by_label.setdefault(ref.label, {})[ref.id] = None
+        out: dict[NodeRef, Node] = {}
+        for label, ids in by_label.items():
+            node_type = self.ontology.node_type(label)
+            for prop in props or ():
+                if prop != NODE_KEY and prop not in node_type.properties:
+                    raise OntologyViolation(f"unknown property {prop!r} for {label}")
+            rows = self.conn.run_read(cypher.nodes_by_keys(label, props, self._heavy), {"ids": list(ids)}, DEFAULT_READ_TIMEOUT)
+            for row in rows:
+                node = self._node(label, row["props"])
+                out[node.ref] = node
+        return out
+
+    def edges_from(self, refs: Iterable[NodeRef], edge_type: str, as_of: Any = None) -> list[Edge]:
+        """The edges of `edge_type` leaving the nodes of `refs` (those holding at `as_of` when
+        given), one query per label: what one node's 1-hop neighbourhood gives, for many nodes."""
+        self.ontology.edge_type(edge_type)
+        at = self._as_of(as_of)
+        by_label: dict[str, dict[str, None]] = {}
+        for ref in refs:
+            by_label.setdefault(ref.label, {})[ref.id] = None
+        edges: list[Edge] = []
+        for label, ids in by_label.items():
+            self._check_label(label)
+            rows = self.conn.run_read(cypher.edges_leaving(label, edge_type, at is not None), {"ids": list(ids), "as_of": at}, DEFAULT_READ_TIMEOUT)
+            edges += [self._edge(edge_type, label, r["sid"], r["dl"], r["did"], r["props"]) for r in rows]
+        return edges
 
     def find(self, label: str, prop: str, value: Any, limit: int = 10) -> list[Node]:
         """Nodes of `label` whose property `prop` equals `value`."""

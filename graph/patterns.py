@@ -63,8 +63,9 @@ def _condition(var: str, cond: Condition, props: dict[str, Property], now: datet
         return f"{ref} >= {params.add(_relative(prop, now, cond.value))}"
     if op == "contains":
         return f"toLower({ref}) CONTAINS {params.add(str(cond.value).lower())}"
-    if op == "contains_any":
-        return f"any(x IN {params.add([str(v).lower() for v in cond.value])} WHERE toLower({ref}) CONTAINS x)"
+    if op == "contains_any":  # CONTAINS ... OR ...: FalkorDB drops rows when `any(x IN ...)` follows a WITH (FalkorDB#1987)
+        terms = [f"toLower({ref}) CONTAINS {params.add(str(v).lower())}" for v in cond.value]
+        return f"({' OR '.join(terms)})" if terms else "false"
     if op == "in":
         return f"{ref} IN {params.add([_value(prop, v) for v in cond.value])}"
     if op == "not_in":  # a missing value is not in the list
@@ -85,8 +86,10 @@ def compile_pattern(pattern: PathPattern, ontology: Ontology, now: datetime, sin
     conds: list[str] = []
     node_props = {label: dict(t.properties) for label, t in ontology.node_types.items()}
     subject_props = node_props[pattern.subject]
-    start = f"(s:{quote(pattern.subject)} {{{NODE_KEY}: sid}})" if with_subjects else f"(s:{quote(pattern.subject)})"
-    path = start
+    anchored = with_subjects and bool(pattern.steps)
+    # given subjects: find them by key first, then walk (the `WITH` keeps FalkorDB's planner from
+    # starting at an indexed evidence label and scanning it for every subject)
+    path = "(s)" if anchored else f"(s:{quote(pattern.subject)} {{{NODE_KEY}: sid}})" if with_subjects else f"(s:{quote(pattern.subject)})"
     conds += [_condition("s", c, subject_props, now, params) for c in pattern.subject_where]
     now_param = params.add(normalise_datetime(now))
     for i, step in enumerate(pattern.steps, start=1):
@@ -113,6 +116,8 @@ def compile_pattern(pattern: PathPattern, ontology: Ontology, now: datetime, sin
     caption = f"coalesce({', '.join(captions)}, e.{NODE_KEY})" if captions else f"e.{NODE_KEY}"
     extra = ", ".join(f"{quote(p)}: e.{quote(p)}" for p in pattern.return_props if p in evidence_props)
     lines = ["UNWIND $subjects AS sid"] if with_subjects else []
+    if anchored:
+        lines += [f"MATCH (s:{quote(pattern.subject)} {{{NODE_KEY}: sid}})", "WITH DISTINCT s"]
     lines.append(f"MATCH {path}")
     if conds:
         lines.append("WHERE " + " AND ".join(conds))
@@ -147,6 +152,40 @@ def _exclusion(
 def pattern_query_params(subjects: Sequence[str] | None) -> dict[str, Any]:
     """The `$subjects` parameter, when the query starts from given subjects."""
     return {"subjects": list(subjects)} if subjects is not None else {}
+
+
+def watched_positions(pattern: PathPattern, ontology: Ontology) -> tuple[int, ...]:
+    """The positions of the path (0 = the subject, the last = the evidence) whose node, when a
+    write touches it, can change what the pattern finds.
+
+    Writers list every node they create or change and both ends of every edge they write or end
+    (`ingest.outbox`). So a node with no conditions of its own (no `where` or `unless`; for the
+    subject, no `subject_where`) that is not the evidence needs no watching when its neighbours
+    on the path are watched: nothing of it is read but its edges, and a change to one of those
+    lists the edge's other end too. Unless that edge may also end implicitly on its side:
+    writing a functional edge ends the older one (a device's new model ends INSTANCE_OF to the
+    old model, whose node is not listed), so a node on the functional side of a path edge stays
+    watched. What this spares: a view of a product page re-scores the viewer, not every device
+    of that model through `Device -INSTANCE_OF-> Product <-APPLIES_TO- Policy`; an event that
+    names an account re-scores the account for the definitions whose paths hold the event."""
+    last = len(pattern.steps)
+    if not last:
+        return (0,)
+    watched: list[int] = []
+    for k in range(last):
+        # the node's role on each of its path edges (`out`: the path runs along the edge)
+        ends = [(pattern.steps[k], "src" if pattern.steps[k].direction == "out" else "dst")]
+        if k:
+            before = pattern.steps[k - 1]
+            ends.append((before, "dst" if before.direction == "out" else "src"))
+        functional = any(
+            ontology.edge_types[step.edge].functional_subject if role == "src" else ontology.edge_types[step.edge].functional_object for step, role in ends
+        )
+        conditions = (pattern.steps[k - 1].where or pattern.steps[k - 1].unless) if k else pattern.subject_where
+        if conditions or functional or (k and watched[-1:] != [k - 1]):
+            watched.append(k)
+    watched.append(last)
+    return tuple(watched)
 
 
 def compile_touched(pattern: PathPattern, position: int) -> str:

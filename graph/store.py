@@ -224,6 +224,14 @@ class GraphStore(Protocol):
         """The node `ref` points at, or None."""
         ...
 
+    def get_many(self, refs: Iterable[NodeRef], props: Sequence[str] | None = None) -> dict[NodeRef, Node]:
+        """The nodes of `refs` that exist, by reference (only `props` and the key when given)."""
+        ...
+
+    def edges_from(self, refs: Iterable[NodeRef], edge_type: str, as_of: Any = None) -> list[Edge]:
+        """The edges of `edge_type` leaving the nodes of `refs` (those holding at `as_of` when given)."""
+        ...
+
     def find(self, label: str, prop: str, value: Any, limit: int = 10) -> list[Node]:
         """Nodes of `label` whose property `prop` equals `value`."""
         ...
@@ -317,9 +325,10 @@ class GraphStore(Protocol):
         label), dated between `since` and `now` when the pattern has a time."""
         ...
 
-    def subjects_touched(self, pattern: PathPattern, label: str, ids: Sequence[str]) -> list[str]:
+    def subjects_touched(self, pattern: PathPattern, label: str, ids: Sequence[str], positions: Collection[int] | None = None) -> list[str]:
         """The subject ids whose `pattern` passes through a node of `label` with one of `ids`
-        (the nodes a write touched): the subjects to re-score after that write."""
+        (the nodes a write touched), at any position of the path or only at `positions`: the
+        subjects to re-score after that write."""
         ...
 
     def stats(self) -> Stats:

@@ -2,8 +2,9 @@
 
 Every document or event batch appends one JSON line `{"at", "source", "refs": ["Label:id", ...]}`
 to `<data_dir>/outbox.jsonl` (one `write` per line with O_APPEND, so concurrent writers never
-interleave). `khub worker` reads it from its saved offset and re-scores only the subjects those
-nodes can change. Each record is written as a newline, the JSON, a newline: a line a crash left
+interleave). The refs are every node the write created or changed and both ends of every edge it
+wrote or ended (the engine relies on it: `graph.patterns.watched_positions`). `khub worker` reads
+it from its saved offset and re-scores only the subjects those nodes can change. Each record is written as a newline, the JSON, a newline: a line a crash left
 half-written is ended by the next record's leading newline and skipped, never merged with it.
 One machine's processes share the file; several khub instances on one Neo4j would need a
 shared queue instead (noted in docs/reasoning.md).

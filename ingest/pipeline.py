@@ -299,8 +299,9 @@ class IngestPipeline:
         refused = written.rejected
         if replacing:  # facts only the old version supported are closed
             self.store.release_source(doc_id, keep_edges=written.edge_keys, keep_nodes=[NodeRef(n.label, n.id) for n in nodes])
-        if self.outbox is not None:  # the intent worker re-scores what these nodes can change
-            self.outbox.append([NodeRef("Document", doc_id), *(NodeRef(n.label, n.id) for n in nodes)], doc_id)
+        if self.outbox is not None:  # the intent worker re-scores what these nodes and both ends of these edges can change
+            ends = (ref for e in edges for ref in (e.src, e.dst))
+            self.outbox.append([NodeRef("Document", doc_id), *(NodeRef(n.label, n.id) for n in nodes), *ends], doc_id)
         # the hash goes on last: only a fully written document counts as ingested
         self.store.upsert([NodeRecord("Document", doc_id, {"content_hash": digest})])
         stages["write"] = time.perf_counter() - tick

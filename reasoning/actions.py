@@ -43,7 +43,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
@@ -527,20 +527,28 @@ class ActionLedger:
     A claim is atomic across processes sharing the file (`flock`): two workers firing the same
     intent at once send one webhook. A claim whose action failed without being dead-lettered is
     released, so the next evaluation tries again. With `path=None` it lives in memory.
+
+    The file only grows (one line per claim or release), so each look reads just the lines
+    appended since this object's last look, under the lock, and keeps the claims per key in
+    memory: a claim costs the same with ten lines or a million (a file that was replaced or
+    truncated is read again from the start).
     """
 
     def __init__(self, path: Path | None = None):
         self.path = path
-        self._memory: list[dict[str, str]] = []
-        self._memory_lock = threading.Lock()
+        self._fired: dict[str, set[str]] = {}  # key -> times of its claims not released
+        self._lock = threading.Lock()  # one ledger object may serve several threads
+        self._offset = 0  # bytes of the file folded into _fired
+        self._file: tuple[int, int] | None = None  # (device, inode) of the file read so far
+        self._ends_line = True  # the bytes read so far end with a newline (a crash can leave a torn line)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
 
     def claim(self, key: str, now: datetime, cooldown_seconds: float, last_fired: datetime | None = None) -> datetime | None:
         """Record that `key` fires at `now`, unless it (or `last_fired`, the caller's own record)
         is within `cooldown_seconds` before `now`: then nothing is recorded and that time is returned."""
-        with self._records() as (records, write):
-            previous = _latest_fired(records, key)
+        with self._current() as write:
+            previous = self._latest(key)
             if last_fired is not None and (previous is None or last_fired > previous):
                 previous = last_fired
             if previous is not None and cooldown_seconds > 0 and now - previous < timedelta(seconds=cooldown_seconds):
@@ -550,49 +558,57 @@ class ActionLedger:
 
     def release(self, key: str, claimed_at: datetime) -> None:
         """Undo the claim of `key` made at `claimed_at` (its action failed and should run again)."""
-        with self._records() as (_records, write):
+        with self._current() as write:
             write({"key": key, "at": normalise_datetime(claimed_at), "status": "released"})
 
     def last_fired(self, key: str) -> datetime | None:
         """When `key` last fired (claims released since are not counted)."""
-        with self._records() as (records, _write):
-            return _latest_fired(records, key)
+        with self._current():
+            return self._latest(key)
+
+    def _latest(self, key: str) -> datetime | None:
+        fired = self._fired.get(key)
+        return datetime.fromisoformat(max(fired)) if fired else None  # fixed-width UTC strings: max is the latest
+
+    def _fold(self, record: Mapping[str, Any]) -> None:
+        key = record.get("key")
+        if not isinstance(key, str):
+            return
+        if record.get("status") == "fired":
+            self._fired.setdefault(key, set()).add(str(record["at"]))
+        elif key in self._fired:
+            self._fired[key].discard(str(record.get("at", "")))
 
     @contextmanager
-    def _records(self) -> Iterator[tuple[list[dict[str, str]], Callable[[dict[str, str]], None]]]:
-        """Every record, and a function appending one, under a lock (a thread lock in memory,
-        an exclusive `flock` on the file otherwise)."""
+    def _current(self) -> Iterator[Callable[[dict[str, str]], None]]:
+        """Under a lock (a thread lock, and an exclusive `flock` on the file), bring the claims up
+        to date with the file and give a function that appends a record (to the file and memory)."""
         if self.path is None:
-            with self._memory_lock:
-                yield self._memory, self._memory.append
+            with self._lock:
+                yield self._fold
             return
-        with self.path.open("a+", encoding="utf-8") as handle:
+        with self._lock, self.path.open("a+b") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
-            handle.seek(0)
-            records = []
+            stat = os.fstat(handle.fileno())
+            if (stat.st_dev, stat.st_ino) != self._file or stat.st_size < self._offset:
+                self._fired, self._offset, self._file, self._ends_line = {}, 0, (stat.st_dev, stat.st_ino), True
+            handle.seek(self._offset)
             for line in handle:
+                self._ends_line = line.endswith(b"\n")
                 try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError:
+                    self._fold(json.loads(line))
+                except (ValueError, AttributeError, KeyError):  # ValueError: bad JSON or UTF-8
                     continue  # a torn last line after a crash
+            self._offset = handle.tell()
 
             def write(record: dict[str, str]) -> None:
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+                # a torn line left by a crash is ended first, so this record stays a line of its own
+                handle.write((("" if self._ends_line else "\n") + json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
                 handle.flush()
+                self._offset, self._ends_line = handle.tell(), True
+                self._fold(record)
 
-            yield records, write
-
-
-def _latest_fired(records: Sequence[Mapping[str, str]], key: str) -> datetime | None:
-    fired: set[str] = set()
-    for record in records:
-        if record.get("key") != key:
-            continue
-        if record.get("status") == "fired":
-            fired.add(record["at"])
-        else:
-            fired.discard(record.get("at", ""))
-    return datetime.fromisoformat(max(fired)) if fired else None  # fixed-width UTC strings: max is the latest
+            yield write
 
 
 # ---------------------------------------------------------------------------------------------- results

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from graph.patterns import CAPTION_PROPERTIES
+from graph.patterns import CAPTION_PROPERTIES, watched_positions
 from graph.store import EdgeRecord, GraphStore, NodeRecord, NodeRef, PatternMatch
 from graph.values import normalise_datetime
 from ontology.intents import IntentDefinition, Signal, default_intents, load_semantic_background
@@ -152,14 +152,18 @@ class IntentEngine:
         for signal in definition.signals:
             if signal.absent:
                 found[signal.id] = self._matches(definition, signal, now, ordered, warnings)
+        by_subject: dict[str, dict[str, list[PatternMatch]]] = {}  # signal -> subject -> its matches, in order
+        for signal_id, matches in found.items():
+            grouped = by_subject.setdefault(signal_id, defaultdict(list))
+            for m in matches:
+                grouped[m.subject].append(m)
         results = []
         for subject in ordered:
             signal_scores = []
             for signal in definition.signals:
                 evidence = [
                     Evidence(m.evidence, m.caption, m.at, scoring.decay(scoring.age_days(m.at, now), definition.half_life_days))
-                    for m in found[signal.id]
-                    if m.subject == subject
+                    for m in by_subject[signal.id].get(subject, ())
                 ]
                 value = scoring.strength([e.weight for e in evidence], signal.at_least, signal.saturation, signal.absent)
                 signal_scores.append(SignalScore(signal, value, evidence=[] if signal.absent else evidence))
@@ -220,7 +224,12 @@ class IntentEngine:
     # ------------------------------------------------------------------ writing
     def refresh(self, subjects: dict[str, Sequence[str]] | None = None, definitions: Iterable[str] | None = None) -> RefreshReport:
         """Re-score (all definitions, or those named) for the given subjects per label (default:
-        every subject) and write the Intent nodes; returns what changed."""
+        every subject) and write the Intent nodes; returns what changed.
+
+        Per definition, the store sees a fixed number of round trips whatever the number of
+        subjects: one read of the existing intents' statuses, one write of every changed intent
+        with its edges, one read of their evidence edges and one write closing the stale ones
+        (the actions of fired intents come after, one intent at a time)."""
         report = RefreshReport()
         wanted = set(definitions) if definitions is not None else None
         for definition in self.definitions:
@@ -231,119 +240,127 @@ class IntentEngine:
                 continue
             scores = self.score(definition, ids, report.warnings)
             report.scored += len(scores)
-            for result in scores:
-                status = self._write(result, report)
+            scored = {s.subject.id for s in scores}
+            # the real-time path also looks up the given subjects without evidence (they may expire)
+            asked = [r.intent_id for r in scores] + [f"intent-{definition.id}-{s}" for s in dict.fromkeys(ids or ()) if s not in scored]
+            existing = self.store.get_many((NodeRef("Intent", i) for i in asked), ["intent_status"]) if asked else {}
+            statuses = {ref.id: node.props.get("intent_status") for ref, node in existing.items()}
+            written = self._write(scores, statuses, report)
+            for result, status in zip(scores, written, strict=True):
                 if result.fires:
                     report.fired.append(result)
                     if self.on_fired is not None:
                         self.on_fired(result, status)
-            self._expire_unscored(definition, {s.subject.id for s in scores}, ids, report)
+            self._expire_unscored(definition, scored, ids, statuses, report)
         return report
 
-    def _write(self, result: IntentScore, report: RefreshReport) -> str:
+    def _write(self, results: Sequence[IntentScore], statuses: dict[str, Any], report: RefreshReport) -> list[str]:
+        """Write the Intent nodes of `results` (one definition's) in one batch, given the stored
+        statuses by intent id; returns each result's status."""
         now = normalise_datetime(self.clock())
-        ref = NodeRef("Intent", result.intent_id)
-        existing = self.store.get(ref)
-        old_status = existing.props.get("intent_status") if existing else None
-        if not result.fires:
-            if old_status in ("new", "active"):
-                self._set(ref, result, "expired", now)
-                report.expired.append(result.intent_id)
-            return old_status or "none"
-        if old_status in PEOPLE_STATUSES:
-            status = old_status
-        elif old_status in ("new", "active"):
-            status = "active"
-        else:
-            status = "new"
-            report.new.append(result.intent_id)
-        definition = result.definition
-        type_ref = NodeRef("IntentType", definition.id)
+        nodes: list[NodeRecord] = []
+        edges: list[EdgeRecord] = []
+        evidence_of: dict[NodeRef, set[NodeRef]] = {}
+        out: list[str] = []
+        for result in results:
+            ref = NodeRef("Intent", result.intent_id)
+            old_status = statuses.get(result.intent_id)
+            if not result.fires:
+                if old_status in ("new", "active"):
+                    nodes.append(self._expired(ref, result, now))
+                    report.expired.append(result.intent_id)
+                out.append(old_status or "none")
+                continue
+            if old_status in PEOPLE_STATUSES:
+                status = old_status
+            elif old_status in ("new", "active"):
+                status = "active"
+            else:
+                status = "new"
+                report.new.append(result.intent_id)
+            out.append(status)
+            definition = result.definition
+            type_ref = NodeRef("IntentType", definition.id)
+            props = {
+                "confidence_score": round(result.score, 4),
+                "calibrated_score": self.calibration.apply(definition.id, result.score),
+                "intent_status": status,
+                "last_seen": now,
+                "purposes": list(definition.purposes),
+                "explanation": "\n".join(result.explanation()),
+                "score_history": [f"{now}={result.score:.4f}"],
+            }
+            defaults = {"first_seen": now, "detected_at": now}
+            if status == "new" and old_status is not None:  # crossed again after expiring
+                props["detected_at"] = now
+            if not evidence_of:  # the first intent written: its type node too
+                type_props = {"name": definition.id, "description": definition.description_en, "label_zh": definition.description_zh}
+                nodes.append(NodeRecord("IntentType", definition.id, type_props))
+            nodes.append(NodeRecord("Intent", ref.id, props, defaults=defaults))
+            by_evidence: dict[NodeRef, dict[str, Any]] = defaultdict(lambda: {"weight": 0.0, "contribution": 0.0, "signals": []})
+            for signal_score in result.signals:
+                for e in signal_score.evidence:
+                    entry = by_evidence[e.ref]
+                    entry["weight"] = max(entry["weight"], signal_score.signal.weight)
+                    entry["contribution"] += e.contribution
+                    entry["signals"].append(signal_score.signal.id)
+            edges.append(EdgeRecord("OF", ref, result.subject, source_id=ref.id, extractor=ENGINE))
+            edges.append(EdgeRecord("OF_TYPE", ref, type_ref, source_id=ref.id, extractor=ENGINE))
+            for evidence_ref, entry in by_evidence.items():
+                props_e = {"weight": entry["weight"], "contribution": round(entry["contribution"], 4), "signal": ",".join(dict.fromkeys(entry["signals"]))}
+                edges.append(EdgeRecord("SUPPORTED_BY", ref, evidence_ref, props_e, source_id=ref.id, extractor=ENGINE, confidence=round(result.score, 4)))
+            evidence_of[ref] = set(by_evidence)
+        if nodes or edges:
+            written = self.store.upsert(nodes, edges)
+            for rejected in written.rejected:
+                owner = next((r.intent_id for r in results if f"Intent:{r.intent_id})" in f"{rejected.item})"), None)
+                report.warnings.append(f"{owner}: {rejected.item}: {rejected.reason}" if owner else f"{rejected.item}: {rejected.reason}")
+        self._close_stale_evidence(evidence_of, now)
+        return out
+
+    def _expired(self, ref: NodeRef, result: IntentScore, now: str) -> NodeRecord:
+        """The update of an intent that fell under its threshold."""
         props = {
             "confidence_score": round(result.score, 4),
-            "calibrated_score": self.calibration.apply(definition.id, result.score),
-            "intent_status": status,
-            "last_seen": now,
-            "purposes": list(definition.purposes),
+            "calibrated_score": self.calibration.apply(result.definition.id, result.score),
+            "intent_status": "expired",
             "explanation": "\n".join(result.explanation()),
             "score_history": [f"{now}={result.score:.4f}"],
         }
-        defaults = {"first_seen": now, "detected_at": now}
-        if status == "new" and old_status is not None:  # crossed again after expiring
-            props["detected_at"] = now
-        nodes = [
-            NodeRecord("IntentType", definition.id, {"name": definition.id, "description": definition.description_en, "label_zh": definition.description_zh}),
-            NodeRecord("Intent", ref.id, props, defaults=defaults),
-        ]
-        by_evidence: dict[NodeRef, dict[str, Any]] = defaultdict(lambda: {"weight": 0.0, "contribution": 0.0, "signals": []})
-        for signal_score in result.signals:
-            for e in signal_score.evidence:
-                entry = by_evidence[e.ref]
-                entry["weight"] = max(entry["weight"], signal_score.signal.weight)
-                entry["contribution"] += e.contribution
-                entry["signals"].append(signal_score.signal.id)
-        edges = [
-            EdgeRecord("OF", ref, result.subject, source_id=ref.id, extractor=ENGINE),
-            EdgeRecord("OF_TYPE", ref, type_ref, source_id=ref.id, extractor=ENGINE),
-        ]
-        for evidence_ref, entry in by_evidence.items():
-            props_e = {"weight": entry["weight"], "contribution": round(entry["contribution"], 4), "signal": ",".join(dict.fromkeys(entry["signals"]))}
-            edges.append(EdgeRecord("SUPPORTED_BY", ref, evidence_ref, props_e, source_id=ref.id, extractor=ENGINE, confidence=round(result.score, 4)))
-        written = self.store.upsert(nodes, edges)
-        for rejected in written.rejected:
-            report.warnings.append(f"{result.intent_id}: {rejected.item}: {rejected.reason}")
-        self._close_stale_evidence(ref, set(by_evidence), now)
-        return status
+        return NodeRecord("Intent", ref.id, props)
 
-    def _set(self, ref: NodeRef, result: IntentScore, status: str, now: str) -> None:
-        self.store.upsert(
-            [
-                NodeRecord(
-                    "Intent",
-                    ref.id,
-                    {
-                        "confidence_score": round(result.score, 4),
-                        "calibrated_score": self.calibration.apply(result.definition.id, result.score),
-                        "intent_status": status,
-                        "explanation": "\n".join(result.explanation()),
-                        "score_history": [f"{now}={result.score:.4f}"],
-                    },
-                )
-            ]
-        )
-
-    def _close_stale_evidence(self, ref: NodeRef, current: set[NodeRef], now: str) -> None:
-        held = self.store.neighbourhood(ref, hops=1, edge_types=["SUPPORTED_BY"], as_of=now, limit=10_000)
-        stale = [e for e in held.edges if e.type == "SUPPORTED_BY" and e.dst not in current]
-        if stale:
-            self.store.upsert(edges=[EdgeRecord("SUPPORTED_BY", ref, e.dst, source_id=ref.id, extractor=ENGINE, valid_to=now) for e in stale])
-
-    def _expire_unscored(self, definition: IntentDefinition, scored: set[str], subjects: Sequence[str] | None, report: RefreshReport) -> None:
-        """Intents of this type whose subject has no evidence at all any more expire too."""
-        if subjects is not None:  # the real-time path: look up just these subjects' intents, not every live one
-            for subject in dict.fromkeys(subjects):
-                if subject in scored:
-                    continue
-                intent_id = f"intent-{definition.id}-{subject}"
-                node = self.store.get(NodeRef("Intent", intent_id))
-                if node is not None and node.props.get("intent_status") in ("new", "active"):
-                    self.store.upsert([NodeRecord("Intent", intent_id, {"intent_status": "expired", "confidence_score": 0.0})])
-                    report.expired.append(intent_id)
+    def _close_stale_evidence(self, evidence_of: dict[NodeRef, set[NodeRef]], now: str) -> None:
+        """Close the SUPPORTED_BY edges of the given intents that lead to evidence no longer in their set."""
+        if not evidence_of:
             return
-        live = self.store.find("Intent", "intent_status", "new", limit=100_000) + self.store.find("Intent", "intent_status", "active", limit=100_000)
-        prefix = f"intent-{definition.id}-"
-        for node in live:
-            if not node.id.startswith(prefix):
-                continue
-            subject = node.id[len(prefix) :]
-            if subject in scored or (subjects is not None and subject not in subjects):
-                continue
-            self.store.upsert([NodeRecord("Intent", node.id, {"intent_status": "expired", "confidence_score": 0.0})])
-            report.expired.append(node.id)
+        held = self.store.edges_from(evidence_of, "SUPPORTED_BY", as_of=now)
+        stale = [e for e in held if e.src in evidence_of and e.dst not in evidence_of[e.src]]
+        if stale:
+            self.store.upsert(edges=[EdgeRecord("SUPPORTED_BY", e.src, e.dst, source_id=e.src.id, extractor=ENGINE, valid_to=now) for e in stale])
+
+    def _expire_unscored(
+        self, definition: IntentDefinition, scored: set[str], subjects: Sequence[str] | None, statuses: dict[str, Any], report: RefreshReport
+    ) -> None:
+        """Intents of this type whose subject has no evidence at all any more expire too (with
+        given subjects, their statuses were read with the scored ones)."""
+        if subjects is not None:  # the real-time path: just these subjects' intents, not every live one
+            gone = [f"intent-{definition.id}-{s}" for s in dict.fromkeys(subjects) if s not in scored]
+        else:
+            live = self.store.find("Intent", "intent_status", "new", limit=100_000) + self.store.find("Intent", "intent_status", "active", limit=100_000)
+            prefix = f"intent-{definition.id}-"
+            gone = [node.id for node in live if node.id.startswith(prefix) and node.id[len(prefix) :] not in scored]
+            statuses = {node.id: node.props.get("intent_status") for node in live}
+        gone = [i for i in gone if statuses.get(i) in ("new", "active")]
+        if gone:
+            self.store.upsert([NodeRecord("Intent", i, {"intent_status": "expired", "confidence_score": 0.0}) for i in gone])
+            report.expired += gone
 
     def affected(self, touched: Iterable[NodeRef]) -> dict[str, dict[str, list[str]]]:
         """For nodes a write touched: per intent definition, the subjects (per label) to re-score.
-        Only definitions whose patterns pass through a touched label are asked (graph locality)."""
+        Only definitions whose patterns pass through a touched label are asked (graph locality),
+        and only at the path positions where a change can matter (`graph.patterns.watched_positions`:
+        not a node in the middle of a path without conditions of its own, whose edges' changes
+        are seen from their other ends)."""
         by_label: dict[str, dict[str, None]] = defaultdict(dict)  # label -> ids, deduplicated in order
         for ref in touched:
             by_label[ref.label][ref.id] = None
@@ -355,11 +372,13 @@ class IntentEngine:
             subjects: set[str] = set()
             for signal in definition.signals:
                 pattern = signal.pattern
-                labels = {pattern.subject, *(step.node for step in pattern.steps)}
-                for label in labels & set(by_label):
-                    key = (pattern.subject, tuple((step.edge, step.direction, step.node) for step in pattern.steps), label)
+                label_at = [pattern.subject, *(step.node for step in pattern.steps)]
+                watched = watched_positions(pattern, self.store.ontology)
+                for label in {label_at[i] for i in watched} & set(by_label):
+                    positions = tuple(i for i in watched if label_at[i] == label)
+                    key = (pattern.subject, tuple((step.edge, step.direction, step.node) for step in pattern.steps), label, positions)
                     if key not in seen:
-                        seen[key] = self.store.subjects_touched(pattern, label, list(by_label[label]))
+                        seen[key] = self.store.subjects_touched(pattern, label, list(by_label[label]), positions)
                     subjects.update(seen[key])
             if subjects:
                 out[definition.id] = {definition.subject: sorted(subjects)}

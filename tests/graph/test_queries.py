@@ -63,6 +63,25 @@ def test_neighbourhood_hops_and_filters(store):
         store.neighbourhood(start, hops=9)
 
 
+def test_many_nodes_and_their_edges_in_one_read(store):
+    chain_world(store)
+    acme, beta, c1 = NodeRef("Account", "acme"), NodeRef("Account", "beta"), NodeRef("Contact", "c1")
+    found = store.get_many([acme, beta, c1, NodeRef("Account", "missing"), acme])
+    assert set(found) == {acme, beta, c1} and found[c1].props["full_name"] == "Ann"
+    assert store.get_many([acme, beta], ["name"])[beta].props == {"id": "beta", "name": "Beta"}
+    assert store.get_many([]) == {}
+    with pytest.raises(OntologyViolation):
+        store.get_many([acme], ["colour"])
+    store.upsert(edges=[EdgeRecord("LOCATED_IN", beta, NodeRef("Region", "cn-sh"), valid_from="2020-01-01T00:00:00Z", valid_to="2021-01-01T00:00:00Z")])
+    leaving = store.edges_from([acme, beta, c1], "LOCATED_IN")
+    assert {(e.src.id, e.dst.id) for e in leaving} == {("acme", "cn-sh"), ("beta", "cn-sh")}
+    assert {e.src.id for e in store.edges_from([acme, beta], "LOCATED_IN", as_of="2022-01-01T00:00:00Z")} == {"acme"}  # beta's has ended
+    assert {e.src.id for e in store.edges_from([acme, beta], "LOCATED_IN", as_of="2020-06-01T00:00:00Z")} == {"acme", "beta"}
+    assert store.edges_from([c1], "LOCATED_IN") == [] and store.edges_from([], "OWNS") == []
+    with pytest.raises(UnknownType):
+        store.edges_from([acme], "NOPE")
+
+
 def test_shortest_path_either_direction_with_limits(store):
     chain_world(store)
     path = store.shortest_path(NodeRef("Contact", "c1"), NodeRef("Contact", "c2"), max_length=6)

@@ -358,6 +358,24 @@ def test_a_failed_action_releases_its_cooldown_claim(tmp_path):
     assert ActionLedger(tmp_path / "ledger.jsonl").last_fired("int-renji-service\x1ftask:sales") is None
 
 
+def test_ledgers_sharing_a_file_see_each_others_claims_and_survive_a_torn_line(tmp_path):
+    path = tmp_path / "ledger.jsonl"
+    a, b = ActionLedger(path), ActionLedger(path)  # two processes' ledgers: each reads what the other appended since
+    key = "int-renji-service\x1ftask:sales"
+    assert a.claim(key, START, 3600) is None
+    assert b.claim(key, START + timedelta(minutes=10), 3600) == START  # b sees a's claim
+    b.release(key, START)
+    assert a.last_fired(key) is None  # a sees b's release
+    with path.open("ab") as f:
+        f.write(b'{"key": "torn", "at": "2026-')  # a writer died mid-line
+    assert a.claim(key, START + timedelta(minutes=20), 3600) is None
+    assert b.last_fired(key) == START + timedelta(minutes=20)  # the claim after the torn line is a line of its own
+    assert ActionLedger(path).last_fired(key) == START + timedelta(minutes=20)
+    assert sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.startswith('{"key": "int-')) == 3  # claim, release, claim
+    path.write_text("", encoding="utf-8")  # replaced by an empty ledger: read again from the start
+    assert a.last_fired(key) is None and a.claim(key, START, 3600) is None
+
+
 def test_action_definitions_are_checked():
     def error(data: dict) -> str:
         with pytest.raises((ActionDefinitionError, TemplateError)) as info:

@@ -169,6 +169,20 @@ def test_definitions_are_validated_with_file_line_and_element(tmp_path: Path):
     assert "Event has no property 'colour'" in text and "unknown operator 'like'" in text
 
 
+def test_scoring_given_subjects_gives_what_scoring_everything_gives_for_them(store):
+    load_demo_world(store)
+    eng = engine(store)
+    for definition in eng.definitions:
+        everything = {r.subject.id: r for r in eng.score(definition)}
+        asked = [*sorted(everything)[:: max(1, len(everything) // 5)], "no-such-subject"]  # a spread of them, and one without evidence
+        given = {r.subject.id: r for r in eng.score(definition, asked)}
+        assert set(given) == set(asked) & set(everything), definition.id
+        for subject, result in given.items():
+            assert result.score == pytest.approx(everything[subject].score), (definition.id, subject)
+            evidence = [sorted(str(e.ref) for e in s.evidence) for s in result.signals]
+            assert evidence == [sorted(str(e.ref) for e in s.evidence) for s in everything[subject].signals], (definition.id, subject)
+
+
 def test_a_new_event_rescores_only_the_subjects_it_can_reach(store):
     load_demo_world(store)
     eng = engine(store)
@@ -191,3 +205,24 @@ def test_a_new_event_rescores_only_the_subjects_it_can_reach(store):
     assert "cash_flow_stress" not in affected and "contract_clause_conflict" not in affected
     report = eng.refresh_touched([view, call])
     assert report.scored >= 1 and not report.new  # one view of a young device is not anxiety
+
+
+def test_a_node_in_the_middle_of_a_path_without_conditions_is_reached_through_its_edges(store):
+    load_demo_world(store)
+    eng = engine(store)
+    devices = ["dev-us900-0142", "dev-us900-0377"]  # both US900s: Device -INSTANCE_OF-> Product <-APPLIES_TO- Policy {subsidy}
+    # a view of the US900 product page: the event and both its ends are touched, the product only gained an edge
+    page, us900 = NodeRef("Event", "ev-page-1"), NodeRef("Product", "us-900")
+    store.upsert(
+        [NodeRecord("Event", page.id, {"event_type": "web_view", "occurred_at": "2026-11-30T09:00:00Z", "url": "https://x.example/products/us900"})],
+        [EdgeRecord("CONCERNS", page, us900), EdgeRecord("PERFORMED_BY", page, NodeRef("Contact", "li-ming"))],
+    )
+    affected = eng.affected([page, us900, NodeRef("Contact", "li-ming")])
+    assert "replacement_anxiety" not in affected  # not every device of the model
+    assert affected["expansion_readiness"] == {"Account": ["renji-hospital"]}
+    # a new subsidy for the US900: its edge's ends are the policy and the product, and through the policy both devices
+    subsidy = NodeRef("Policy", "national-renewal-2026")
+    store.upsert([NodeRecord("Policy", subsidy.id, {"name": "National renewal", "policy_kind": "subsidy"})], [EdgeRecord("APPLIES_TO", subsidy, us900)])
+    assert eng.affected([subsidy, us900])["replacement_anxiety"] == {"Device": devices}
+    # a device's new model ends its INSTANCE_OF to the old one (not listed): the device itself is watched
+    assert eng.affected([NodeRef("Device", "dev-us900-0377"), NodeRef("Product", "ext-warranty")])["replacement_anxiety"] == {"Device": ["dev-us900-0377"]}
