@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from api.cli_serve import register as register_server_commands
 from graph.cypher_store import CypherGraphStore
 from graph.factory import load_configured_ontology, open_store
 from graph.store import NodeRef
@@ -532,6 +533,68 @@ def intents_calibrate(
         err.print(f"[yellow]not calibrated:[/] {intent_type}: {why}")
 
 
+@intents_app.command("train")
+def intents_train(
+    path: Annotated[Path, typer.Argument(help="Labelled examples: CSV (text, label), JSON/JSONL {text, label} or CLINC-style JSON; oos = out of scope.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Where to write the model (default: KHUB_DATA_DIR/intent-classifier.npz, which the engine loads).")
+    ] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Embedding model (default: the configured one).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Train the message-intent classifier on labelled examples and save it."""
+    from ingest.embed import load_embedder
+    from reasoning.classifier_eval import train_from_file
+
+    settings = Settings()
+    try:
+        report = train_from_file(path, out or settings.classifier_path, load_embedder(model or settings.embedding_model, settings.embedding_cache_path))
+    except KhubError as exc:
+        raise fail(str(exc)) from exc
+    if as_json:
+        _print_json(report.as_dict())
+    else:
+        typer.echo(report.format_report())
+
+
+@intents_app.command("evaluate")
+def intents_evaluate(
+    world: Annotated[bool, typer.Option("--world", help="Planted intents in a generated world (precision, recall, F1 per intent type).")] = False,
+    accounts: Annotated[int, typer.Option("--accounts", help="--world: accounts in the generated world.")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="--world: the generator's seed.")] = 7,
+    dataset: Annotated[str | None, typer.Option("--dataset", help="The message-intent classifier on banking77 or clinc150.")] = None,
+    shots: Annotated[int | None, typer.Option("--shots", help="--dataset: examples per intent (default: all).")] = None,
+    embed: Annotated[bool, typer.Option("--embed/--no-embed", help="--world: load the embedder for semantic signals.")] = True,
+    model: Annotated[str | None, typer.Option("--model", help="Embedding model (default: the configured one).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Measure intent detection: `--world` on a generated world with ground truth (a fresh embedded
+    store in a temporary directory), or `--dataset banking77|clinc150` for the message classifier."""
+    from ingest.embed import load_embedder
+
+    if world == (dataset is not None):
+        raise fail("say what to evaluate: --world or --dataset banking77|clinc150 (one of them)", code=2)
+    settings = Settings()
+    try:
+        embedder = load_embedder(model or settings.embedding_model, settings.embedding_cache_path) if embed or dataset else None
+        if world:
+            from datetime import datetime
+
+            from reasoning.evaluate import DEFAULT_AS_OF, evaluate_generated
+
+            result, _generated = evaluate_generated(accounts, seed, datetime.fromisoformat(DEFAULT_AS_OF), embedder)
+        else:
+            from reasoning.classifier_eval import evaluate_dataset
+
+            result = evaluate_dataset(str(dataset), embedder, shots=shots)
+    except KhubError as exc:
+        raise fail(str(exc)) from exc
+    if as_json:
+        _print_json(result.as_dict())
+    else:
+        typer.echo(result.format_report())
+
+
 @intents_app.command("definitions")
 def intents_definitions(as_json: JsonFlag = False) -> None:
     """The intent catalogue (validated): subject, threshold, signals, purposes, actions."""
@@ -761,6 +824,10 @@ def ontology_export(
         console.print(f"wrote {output}")
     else:
         sys.stdout.write(text)
+
+
+# ---------------------------------------------------------------------------- serve, apikey
+register_server_commands(app)
 
 
 def main() -> None:

@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from api.context import ROLES
-from api.security import ApiKeyStore
 from ontology.errors import KhubError
 from ontology.settings import Settings
+
+if TYPE_CHECKING:
+    from api.security import ApiKeyStore
 
 console = Console()
 err = Console(stderr=True)
 
 
 def _keys() -> ApiKeyStore:
+    # imported here: api.security brings FastAPI, which every other `khub` command can do without
+    from api.security import ApiKeyStore
+
     return ApiKeyStore.for_data_dir(Settings().data_dir)
 
 

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
         description="HMAC secrets of intent webhooks by the name an action's secret_env gives (KHUB_WEBHOOK_SECRETS as JSON, or a [webhook_secrets] table)",
     )
     webhook_timeout_seconds: float = Field(10.0, description="timeout of each intent webhook request")
+    graphql_introspection: bool = Field(True, description="answer GraphQL introspection queries (switch off on exposed servers)")
+    graphql_read_timeout_seconds: float = Field(10.0, description="server-side timeout of each GraphQL store read")
+    graphql_cypher_timeout_seconds: float = Field(5.0, description="timeout of the analysts' read-only `cypher` query")
+    graphql_subscription_poll_seconds: float = Field(2.0, description="how often `intentDetected` subscriptions look for new intents")
 
     @property
     def deadletter_path(self) -> Path:
@@ -55,6 +59,11 @@ class Settings(BaseSettings):
     def worker_offset_path(self) -> Path:
         """How far the intent worker has read the outbox."""
         return self.data_dir / "outbox.offset"
+
+    @property
+    def classifier_path(self) -> Path:
+        """The message-intent classifier `khub intents train` writes and the engine loads."""
+        return self.data_dir / "intent-classifier.npz"
 
     @property
     def calibration_path(self) -> Path:

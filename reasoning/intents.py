@@ -119,15 +119,18 @@ class IntentEngine:
         on_fired: Callable[[IntentScore, str], None] | None = None,
         calibration: Calibration | None = None,
         background: Sequence[str] | None = None,
+        classifier: Any | None = None,
     ):
         """embedder: for semantic signals (`ingest.embed.Embedder`); on_fired(score, status) is
         called for every intent written at or over its threshold (actions hook in here);
         calibration: maps scores to `Intent.calibrated_score` (`reasoning.calibration`);
-        background: the sentences semantic matches are contrasted with (default: the ontology's)."""
+        background: the sentences semantic matches are contrasted with (default: the ontology's);
+        classifier: a trained `reasoning.classifier.IntentClassifier` for `classifier_label` signals."""
         self.store = store
         self.calibration = calibration or Calibration({})
         self.definitions = list(definitions if definitions is not None else default_intents())
         self.embedder = embedder
+        self.classifier = classifier
         #: Everyday sentences a semantic match must beat (`ontology/semantic_background.yaml`).
         self.background: tuple[str, ...] = tuple(background) if background is not None else load_semantic_background()
         self.clock = clock
@@ -188,10 +191,14 @@ class IntentEngine:
         return matches
 
     def _semantic_filter(self, signal: Signal, matches: list[PatternMatch], warnings: list[str] | None) -> list[PatternMatch]:
-        """Keep the matches whose text is close to the signal's example phrases."""
+        """Keep the matches whose text the message-intent classifier labels with the signal's
+        `classifier_label` (when a classifier is loaded), or else whose text is close to the
+        signal's example phrases."""
+        if signal.classifier_label and self.classifier is not None:
+            return self._classified(signal, matches)
         if not signal.examples:
             if warnings is not None:
-                warnings.append(f"signal {signal.id}: classifier labels are not wired yet; skipped")
+                warnings.append(f"signal {signal.id}: needs a trained message-intent classifier (khub intents train); skipped")
             return []
         if self.embedder is None:
             if warnings is not None:
@@ -213,6 +220,15 @@ class IntentEngine:
         else:
             margin = np.full_like(best, np.inf)
         return [matches[i] for i, sim, m in zip(keep, best, margin, strict=True) if sim >= signal.min_similarity and m >= signal.min_margin]
+
+    def _classified(self, signal: Signal, matches: list[PatternMatch]) -> list[PatternMatch]:
+        """The matches whose text the classifier gives the signal's label (out of scope: no label)."""
+        texts = [next((str(v) for v in m.props.values() if v), "") for m in matches]
+        keep = [i for i, t in enumerate(texts) if t]
+        if not keep:
+            return []
+        predictions = self.classifier.predict([texts[i] for i in keep])
+        return [matches[i] for i, p in zip(keep, predictions, strict=True) if p.label == signal.classifier_label]
 
     def _phrase_vectors(self, phrases: Sequence[str]) -> np.ndarray:
         """Embeddings of example or background phrases, computed once per engine."""

@@ -7,6 +7,7 @@ definition's actions (tasks, webhooks) once per cooldown.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -87,4 +88,20 @@ def build_engine(
             if log is not None:
                 log.results[result.intent_id] = results
 
-    return IntentEngine(store, embedder=embedder, clock=clock, on_fired=on_fired, calibration=Calibration.load(settings.calibration_path))
+    calibration = Calibration.load(settings.calibration_path)
+    return IntentEngine(store, embedder=embedder, clock=clock, on_fired=on_fired, calibration=calibration, classifier=load_classifier(settings, embedder))
+
+
+def load_classifier(settings: Settings, embedder: Any | None) -> Any | None:
+    """The message-intent classifier `khub intents train` saved (None without an embedder or a
+    model file; a model trained with another embedder is refused with a warning, not used)."""
+    path = settings.classifier_path
+    if embedder is None or not path.exists():
+        return None
+    from reasoning.classifier import IntentClassifier, IntentModelError
+
+    try:
+        return IntentClassifier.load(path, embedder)
+    except IntentModelError as exc:
+        logging.getLogger(__name__).warning("intent classifier %s not used: %s", path, exc)
+        return None

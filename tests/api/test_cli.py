@@ -175,3 +175,13 @@ def test_feedback_then_calibrate(khub_env: Path):
     assert Path(data["path"]).exists()
     code, out = run("intents", "list", "--status", "dismissed", "--json")
     assert [r["intent"] for r in json.loads(out)] == ["intent-refund_risk-student-liu-yang"]
+
+
+def test_evaluate_a_generated_world(khub_env: Path):
+    code, out = run("intents", "evaluate", "--world", "--accounts", "60", "--no-embed", "--json")
+    assert code == 0, out
+    data = json.loads(out)
+    assert data["accounts"] == 60 and data["rejected"] == 0 and data["decoy_fires"] == []
+    assert 0.8 <= data["macro_f1"] <= 1.0
+    code, out = run("intents", "evaluate")
+    assert code == 2 and "--world or --dataset" in out
