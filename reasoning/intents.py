@@ -204,13 +204,12 @@ class IntentEngine:
             if warnings is not None:
                 warnings.append(f"signal {signal.id}: semantic signals need an embedder; skipped")
             return []
-        texts = [next((str(v) for v in m.props.values() if v), "") for m in matches]
-        keep = [i for i, t in enumerate(texts) if t]
-        if not keep:
+        with_text, texts = _texts(matches)
+        if not texts:
             return []
         examples = self._phrase_vectors(signal.examples)
         background = self._phrase_vectors(self.background)
-        vectors = np.asarray(self.embedder.embed([texts[i] for i in keep], "passage"), dtype=np.float32)
+        vectors = np.asarray(self.embedder.embed(texts, "passage"), dtype=np.float32)
         best = (vectors @ examples.T).max(axis=1)
         # closer to the examples than to everyday text (the mean of the 3 nearest background
         # sentences): raw cosine alone means different things per embedder (ontology/semantic_background.yaml)
@@ -219,16 +218,15 @@ class IntentEngine:
             margin = best - nearest.mean(axis=1)
         else:
             margin = np.full_like(best, np.inf)
-        return [matches[i] for i, sim, m in zip(keep, best, margin, strict=True) if sim >= signal.min_similarity and m >= signal.min_margin]
+        return [match for match, sim, m in zip(with_text, best, margin, strict=True) if sim >= signal.min_similarity and m >= signal.min_margin]
 
     def _classified(self, signal: Signal, matches: list[PatternMatch]) -> list[PatternMatch]:
         """The matches whose text the classifier gives the signal's label (out of scope: no label)."""
-        texts = [next((str(v) for v in m.props.values() if v), "") for m in matches]
-        keep = [i for i, t in enumerate(texts) if t]
-        if not keep:
+        with_text, texts = _texts(matches)
+        if not texts:
             return []
-        predictions = self.classifier.predict([texts[i] for i in keep])
-        return [matches[i] for i, p in zip(keep, predictions, strict=True) if p.label == signal.classifier_label]
+        predictions = self.classifier.predict(texts)
+        return [match for match, p in zip(with_text, predictions, strict=True) if p.label == signal.classifier_label]
 
     def _phrase_vectors(self, phrases: Sequence[str]) -> np.ndarray:
         """Embeddings of example or background phrases, computed once per engine."""
@@ -451,3 +449,14 @@ class IntentEngine:
             "evidence": evidence,
             "score_history": node.props.get("score_history") or [],
         }
+
+
+def _texts(matches: Sequence[PatternMatch]) -> tuple[list[PatternMatch], list[str]]:
+    """The matches that carry text (their first non-empty returned property) and those texts."""
+    with_text, texts = [], []
+    for match in matches:
+        text = next((str(v) for v in match.props.values() if v), "")
+        if text:
+            with_text.append(match)
+            texts.append(text)
+    return with_text, texts

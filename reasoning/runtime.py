@@ -93,15 +93,17 @@ def build_engine(
 
 
 def load_classifier(settings: Settings, embedder: Any | None) -> Any | None:
-    """The message-intent classifier `khub intents train` saved (None without an embedder or a
-    model file; a model trained with another embedder is refused with a warning, not used)."""
+    """The message-intent classifier `khub intents train` saved, on its own embedder
+    (`settings.classifier_model`, the one it was trained with). None when the engine runs
+    without embeddings or no model was trained; a model trained on other vectors is refused
+    with a warning, not used."""
     path = settings.classifier_path
     if embedder is None or not path.exists():
         return None
-    from reasoning.classifier import IntentClassifier, IntentModelError
+    from reasoning.classifier import IntentClassifier, IntentModelError, load_intent_embedder
 
     try:
-        return IntentClassifier.load(path, embedder)
+        return IntentClassifier.load(path, load_intent_embedder(settings.classifier_model, settings.embedding_cache_path))
     except IntentModelError as exc:
         logging.getLogger(__name__).warning("intent classifier %s not used: %s", path, exc)
         return None
