@@ -485,13 +485,14 @@ def intents_feedback(
     intent_id: Annotated[str, typer.Argument(help="An intent id, e.g. intent-replacement_anxiety-dev-1")],
     outcome: Annotated[str, typer.Argument(help="acknowledged, acted or dismissed")],
     by: Annotated[str, typer.Option("--by", help="Who says so (a user or API key name).")] = "cli",
+    reason: Annotated[str | None, typer.Option("--reason", help="Why, in your words (kept on the intent as feedback_reason).")] = None,
 ) -> None:
     """Say whether an intent was right: acknowledged or acted (right) or dismissed (wrong); calibration learns from it."""
     from reasoning.feedback import give_feedback
 
     with connected() as store:
         try:
-            recorded = give_feedback(store, intent_id, outcome, by)
+            recorded = give_feedback(store, intent_id, outcome, by, reason=reason)
         except KhubError as exc:
             raise fail(str(exc)) from exc
     console.print(f"{recorded.intent_id}: {recorded.outcome} (score {recorded.score} when given)")

@@ -1,7 +1,7 @@
 """What people say of an intent: acknowledged, acted on, or dismissed.
 
-Feedback is kept on the Intent node (`feedback`, `feedback_at`, `feedback_by`, and the score the
-intent had then, `feedback_score`), so it travels with the graph and `khub intents calibrate`
+Feedback is kept on the Intent node (`feedback`, `feedback_at`, `feedback_by`, the score the
+intent had then, `feedback_score`, and the giver's words, `feedback_reason`), so it travels with the graph and `khub intents calibrate`
 can learn from it. `acted` and `dismissed` also set the intent's status, which the engine keeps
 from then on (people's word wins over a re-score); `acknowledged` leaves the status alone.
 """
@@ -17,6 +17,8 @@ from graph.values import normalise_datetime
 from ontology.errors import BadInput, NotFound
 
 OUTCOMES = ("acknowledged", "acted", "dismissed")
+#: The longest feedback reason kept.
+MAX_REASON_CHARS = 2000
 #: Outcomes that say the intent was right.
 POSITIVE = frozenset({"acknowledged", "acted"})
 
@@ -36,8 +38,10 @@ class Feedback:
         return self.outcome in POSITIVE
 
 
-def give_feedback(store: GraphStore, intent_id: str, outcome: str, by: str, clock: Callable[[], datetime] | None = None) -> Feedback:
-    """Record `outcome` for an intent; `NotFound` when there is no such intent, `BadInput` for an unknown outcome."""
+def give_feedback(store: GraphStore, intent_id: str, outcome: str, by: str, clock: Callable[[], datetime] | None = None, reason: str | None = None) -> Feedback:
+    """Record `outcome` for an intent, with the giver's `reason` when there is one (kept in
+    `feedback_reason`, empty when none is given); `NotFound` when there is no
+    such intent, `BadInput` for an unknown outcome or a reason over 2,000 characters."""
     if outcome not in OUTCOMES:
         raise BadInput(f"feedback must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
     if not by.strip():
@@ -45,8 +49,17 @@ def give_feedback(store: GraphStore, intent_id: str, outcome: str, by: str, cloc
     node = store.get(NodeRef("Intent", intent_id))
     if node is None:
         raise NotFound(f"no intent {intent_id!r} (khub intents list shows them)")
+    reason = (reason or "").strip() or None
+    if reason is not None and len(reason) > MAX_REASON_CHARS:
+        raise BadInput(f"the feedback reason has {len(reason)} characters; at most {MAX_REASON_CHARS}")
     score = float(node.props.get("confidence_score") or 0.0)
-    props = {"feedback": outcome, "feedback_at": normalise_datetime((clock or _now)()), "feedback_by": by.strip(), "feedback_score": score}
+    props = {
+        "feedback": outcome,
+        "feedback_at": normalise_datetime((clock or _now)()),
+        "feedback_by": by.strip(),
+        "feedback_score": score,
+        "feedback_reason": reason or "",  # empty, not absent: the store ignores None, and an older reason must not stay
+    }
     if outcome != "acknowledged":
         props["intent_status"] = outcome
     written = store.upsert([NodeRecord("Intent", intent_id, props)])

@@ -248,7 +248,7 @@ class FeedbackOutcome(Enum):
 class FeedbackResult:
     intent: Intent | None
     outcome: FeedbackOutcome
-    reason_stored: bool = strawberry.field(description="False when the ontology has no Intent.feedback_reason slot to keep the reason in.")
+    reason_stored: bool = strawberry.field(description="True when a reason was given and kept (Intent.feedbackReason).")
 
 
 @strawberry.type(description="A property a write refused, and why.")
@@ -615,12 +615,8 @@ class Mutation:
         from reasoning.feedback import give_feedback
 
         ctx = context_of(info)
-        store = ctx.rc.store
-        await ctx.run(give_feedback, store, str(intent_id), outcome.value, ctx.principal.name)
-        stored = False
-        if reason and "feedback_reason" in store.ontology.node_type("Intent").properties:
-            result = await ctx.run(store.upsert, [NodeRecord("Intent", str(intent_id), {"feedback_reason": reason})])
-            stored = not result.rejected
+        await ctx.run(give_feedback, ctx.rc.store, str(intent_id), outcome.value, ctx.principal.name, reason=reason)
+        stored = bool(reason and reason.strip())
         with contextlib.suppress(KeyError):  # not loaded before
             ctx.loaders.nodes.clear(NodeRef("Intent", str(intent_id)))
         node = await ctx.loaders.nodes.load(NodeRef("Intent", str(intent_id)))

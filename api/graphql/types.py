@@ -581,6 +581,7 @@ class Intent(Node):
     feedback_at = prop("feedback_at", str)
     feedback_by = prop("feedback_by", str)
     feedback_score = prop("feedback_score", float)
+    feedback_reason = prop("feedback_reason", str)
     subject = rel_one(_spec("Intent", "OF", "out"), "Node", "What the intent is about (an account, contact or device).")
     tasks = rel_list(_spec("Intent", "TRIGGERED", "out", "Task"), "Task", "Tasks it triggered.")
 

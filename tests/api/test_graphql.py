@@ -429,7 +429,12 @@ def test_intent_feedback(gql: Gql, world: CypherGraphStore) -> None:
     done = gql.data(mutation, {"id": intent_id}, "sales_tool")["intentFeedback"]
     assert done["outcome"] == "ACKNOWLEDGED" and done["intent"]["feedback"] == "acknowledged"
     assert done["intent"]["feedbackBy"] == "sales_tool-tester" and done["intent"]["status"] in ("new", "active")
-    assert done["reasonStored"] is False  # the ontology has no Intent.feedback_reason slot yet
+    assert done["reasonStored"] is True
+    kept = gql.data("query($id: ID!) { intent(id: $id) { feedback feedbackReason } }", {"id": intent_id}, "steward")["intent"]
+    assert kept == {"feedback": "acknowledged", "feedbackReason": "right on"}
+    with_reason = mutation.replace('"right on"', "$why").replace("$id: ID!", "$id: ID!, $why: String")
+    too_long = gql.post(with_reason, {"id": intent_id, "why": "x" * 2001}, "sales_tool")
+    assert codes(too_long) == ["BAD_INPUT"] and "at most 2000" in too_long["errors"][0]["message"]
     missing = gql.post(mutation, {"id": "intent-nothing-here"}, "sales_tool")
     assert codes(missing) == ["NOT_FOUND"] and missing["data"] is None
 

@@ -27,7 +27,7 @@ def test_feedback_is_kept_on_the_intent_and_people_win_over_a_rescore(store):
     engine.refresh()
     score = store.get(NodeRef("Intent", ANXIETY)).props["confidence_score"]
 
-    dismissed = give_feedback(store, ANXIETY, "dismissed", "li.na", clock=lambda: NOW)
+    dismissed = give_feedback(store, ANXIETY, "dismissed", "li.na", clock=lambda: NOW, reason="  they replaced it last month ")
     assert dismissed == Feedback(ANXIETY, "replacement_anxiety", score, "dismissed") and not dismissed.positive
     acknowledged = give_feedback(store, BUDGET, "acknowledged", "wang.qiang", clock=lambda: NOW)
     assert acknowledged.positive
@@ -36,6 +36,9 @@ def test_feedback_is_kept_on_the_intent_and_people_win_over_a_rescore(store):
     anxiety = store.get(NodeRef("Intent", ANXIETY)).props
     assert anxiety["intent_status"] == "dismissed" and anxiety["feedback"] == "dismissed" and anxiety["feedback_by"] == "li.na"
     assert anxiety["feedback_score"] == score and anxiety["feedback_at"].startswith("2026-12-01")
+    assert anxiety["feedback_reason"] == "they replaced it last month"
+    give_feedback(store, ANXIETY, "dismissed", "li.na", clock=lambda: NOW)  # a later feedback without a reason drops the old one
+    assert store.get(NodeRef("Intent", ANXIETY)).props["feedback_reason"] == ""
     assert store.get(NodeRef("Intent", BUDGET)).props["intent_status"] == "active"  # acknowledging changes no status
 
     found = sorted(collected_feedback(store), key=lambda f: f.intent_id)
@@ -48,6 +51,8 @@ def test_feedback_is_kept_on_the_intent_and_people_win_over_a_rescore(store):
         give_feedback(store, "intent-nope", "acted", "x")
     with pytest.raises(BadInput, match="acknowledged, acted, dismissed"):
         give_feedback(store, ANXIETY, "great", "x")
+    with pytest.raises(BadInput, match="at most 2000"):
+        give_feedback(store, ANXIETY, "acted", "x", reason="y" * 2001)
     with pytest.raises(BadInput, match="who gives it"):
         give_feedback(store, ANXIETY, "acted", " ")
 
