@@ -15,16 +15,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import logging
-import os
 import re
-import tempfile
-import unicodedata
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
@@ -37,8 +31,8 @@ from api.errors import BAD_INPUT, NOT_FOUND, UNSUPPORTED_MEDIA_TYPE, ApiError, e
 from api.jobs import JOB_ID_PATTERN, Job
 from api.runtime import ServerState, run_blocking
 from api.security import DOCUMENT_WRITER_ROLES, EVENT_WRITER_ROLES, JOB_READER_ROLES, request_context, require_role
-from ingest.events import EventError, EventImportReport
-from ontology.errors import KhubError
+from api.writes import check_doc_type, check_filenames, import_events, safe_filename, save_upload, start_document_job
+from ingest.events import EventError
 
 log = logging.getLogger("khub.api.rest")
 
@@ -140,25 +134,6 @@ def parse_events_body(body: bytes, content_type: str, request_id: str) -> list[t
     return pairs
 
 
-def _import_events(state: ServerState, pairs: list[tuple[str, dict[str, Any] | EventError]]) -> EventImportReport:
-    from ingest.deadletter import DeadLetter
-    from ingest.events import EventImporter
-    from ingest.outbox import Outbox
-    from ingest.telemetry import TelemetryAggregator
-    from ontology.event_schema import default_event_schema
-
-    settings = state.settings
-    schema = default_event_schema()
-    with state.events_lock:
-        telemetry = TelemetryAggregator(settings.data_dir / "telemetry.sqlite", schema.telemetry)
-        try:
-            importer = EventImporter(state.store, schema, telemetry, DeadLetter(settings.deadletter_path), outbox=Outbox(settings.outbox_path))
-            return importer.import_records(pairs)
-        finally:
-            with contextlib.suppress(Exception):
-                telemetry.db.close()
-
-
 _ITEM = re.compile(r"api:[^:]*:(line|index):(\d+)")
 
 
@@ -199,7 +174,7 @@ async def post_events(request: Request, context: RequestContext = Depends(requir
     state = _state(request)
     body = await request.body()
     pairs = parse_events_body(body, request.headers.get("content-type", ""), context.request_id)
-    report = await run_blocking(_import_events, state, pairs, timeout=state.config.write_timeout_seconds, what="importing the events")
+    report = await run_blocking(import_events, state, pairs, timeout=state.config.write_timeout_seconds, what="importing the events")
     errors = [_event_error(r.item, r.reason) for r in report.rejected[:MAX_ERRORS]]
     return EventsResult(
         received=len(pairs),
@@ -213,111 +188,6 @@ async def post_events(request: Request, context: RequestContext = Depends(requir
 
 
 # ---------------------------------------------------------------------- documents
-_UNSAFE = re.compile(r"[^\w.\-()\[\] ]+", re.UNICODE)
-
-
-def safe_filename(name: str | None) -> str:
-    """A file name safe to write: no directories, no control characters, at most 150 characters."""
-    base = unicodedata.normalize("NFC", (name or "").replace("\\", "/").rsplit("/", 1)[-1])
-    base = _UNSAFE.sub("_", base).strip(" .")
-    if not base:
-        return "upload"
-    stem, dot, suffix = base.rpartition(".")
-    if dot and len(suffix) <= 10:
-        return stem[: 150 - len(suffix) - 1] + "." + suffix
-    return base[:150]
-
-
-def _save_upload(handle: BinaryIO, uploads: Path, name: str) -> Path:
-    """Copy an upload to `uploads/<sha256[:16]>/<name>` (kept when already there)."""
-    uploads.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".upload.", dir=uploads)
-    digest = hashlib.sha256()
-    try:
-        with os.fdopen(fd, "wb") as out:
-            handle.seek(0)
-            while chunk := handle.read(1024 * 1024):
-                digest.update(chunk)
-                out.write(chunk)
-        folder = uploads / digest.hexdigest()[:16]
-        folder.mkdir(exist_ok=True)
-        target = folder / name
-        if target.exists():
-            os.unlink(tmp)
-        else:
-            os.replace(tmp, target)
-        return target
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _document_pipeline(state: ServerState) -> Any:
-    """The app's ingest pipeline, built on first use (in the job thread: models load once)."""
-    if state.pipeline is None:
-        from ingest.deadletter import DeadLetter
-        from ingest.embed import load_embedder
-        from ingest.outbox import Outbox
-        from ingest.pipeline import IngestPipeline
-
-        settings = state.settings
-        embedder = load_embedder(settings.embedding_model, settings.embedding_cache_path) if state.config.embed_documents else None
-        state.pipeline = IngestPipeline(
-            state.store,
-            embedder,
-            DeadLetter(settings.deadletter_path),
-            max_bytes=int(settings.max_document_mb * 1024 * 1024),
-            max_chunk_chars=settings.chunk_chars,
-            outbox=Outbox(settings.outbox_path),
-        )
-    return state.pipeline
-
-
-def run_document_job(state: ServerState, job_id: str, files: list[tuple[str, Path]], doc_type: str | None) -> None:
-    """Ingest uploaded files one by one, recording progress, counts and per-file results on the job."""
-    jobs = state.jobs
-    jobs.start(job_id)
-    failed_files = 0
-    try:
-        pipeline = _document_pipeline(state)
-        for filename, path in files:
-            result = pipeline.ingest_file(path, doc_type)
-            error = (result.error or "").replace(result.source, filename).replace(str(path), filename) or None
-            with jobs.change(job_id) as job:
-                job.progress["done"] += 1
-                for key, value in ((result.status, 1), ("chunks", result.chunks), ("mentions", result.mentions), ("relations", result.relations)):
-                    job.counts[key] = job.counts.get(key, 0) + value
-                job.result.setdefault("documents", []).append(
-                    {"filename": filename, "status": result.status, "document_id": result.document_id, "chunks": result.chunks, "error": error}
-                )
-                if result.status == "failed":
-                    job.errors.append({"filename": filename, "error": error})
-            failed_files += result.status == "failed"
-    except KhubError as exc:
-        jobs.finish(job_id, failed=True, error=str(exc))
-        state.metrics.jobs.labels("documents", "failed").inc()
-        return
-    except Exception:
-        log.exception("document job %s failed", job_id)
-        jobs.finish(job_id, failed=True, error=f"internal error; quote job id {job_id} to the operator")
-        state.metrics.jobs.labels("documents", "failed").inc()
-        return
-    jobs.finish(job_id, failed=failed_files > 0)
-    state.metrics.jobs.labels("documents", "failed" if failed_files else "succeeded").inc()
-
-
-def _check_doc_type(doc_type: str | None) -> str | None:
-    if doc_type is None or not doc_type.strip():
-        return None
-    from ingest.doc_rules import default_rules
-
-    known = sorted(default_rules())
-    if doc_type.strip() not in known:
-        raise ApiError(BAD_INPUT, f"unknown document type {doc_type.strip()[:64]!r} (known: {', '.join(known)})", 400)
-    return doc_type.strip()
-
-
 @router.post(
     "/documents",
     status_code=202,
@@ -350,8 +220,6 @@ def _check_doc_type(doc_type: str | None) -> str | None:
 )
 async def post_documents(request: Request, context: RequestContext = Depends(require_role(*DOCUMENT_WRITER_ROLES))) -> JSONResponse:
     """Save the uploaded files and start an ingest job (202, `Location: /v1/jobs/{id}`)."""
-    from ingest.parse import SUPPORTED
-
     state = _state(request)
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media != "multipart/form-data":
@@ -366,20 +234,17 @@ async def post_documents(request: Request, context: RequestContext = Depends(req
         if not uploads:
             raise ApiError(BAD_INPUT, "no 'file' part in the upload", 400)
         raw_type = form.get("type")
-        doc_type = _check_doc_type(raw_type if isinstance(raw_type, str) else None)
+        doc_type = check_doc_type(raw_type if isinstance(raw_type, str) else None)
         names = [safe_filename(f.filename) for f in uploads]
-        unsupported = sorted({n for n in names if Path(n).suffix.lower() not in SUPPORTED})
-        if unsupported:
-            raise ApiError(BAD_INPUT, f"unsupported file type: {', '.join(unsupported[:5])} (supported: {', '.join(sorted(SUPPORTED))})", 400)
+        check_filenames(names)
         folder = state.settings.data_dir / "uploads"
         saved = [
-            (name, await run_blocking(_save_upload, upload.file, folder, name, timeout=state.config.write_timeout_seconds, what="saving the upload"))
+            (name, await run_blocking(save_upload, upload.file, folder, name, timeout=state.config.write_timeout_seconds, what="saving the upload"))
             for name, upload in zip(names, uploads, strict=True)
         ]
     finally:
         await form.close()
-    job = state.jobs.create("documents", context.principal.key_id, context.purpose, total=len(saved))
-    state.submit_job(run_document_job, state, job.id, saved, doc_type)
+    job = start_document_job(state, context.principal.key_id, context.purpose, saved, doc_type)
     return JSONResponse(job.to_dict(), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
 
 

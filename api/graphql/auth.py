@@ -61,6 +61,13 @@ class IsSteward(_RolePermission):
     message = "changing the graph needs the role steward (or admin)"
 
 
+class IsEventWriter(_RolePermission):
+    """Sales tools and stewards (and admins) record events, as on `POST /v1/events`."""
+
+    roles = ("sales_tool", "steward")
+    message = "recording events needs the role sales_tool or steward (or admin)"
+
+
 class IsAnalyst(_RolePermission):
     """Analysts (and admins) run read-only Cypher."""
 

@@ -16,7 +16,10 @@ store there too, or give those functions the purpose.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
+import io
 import re
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -27,7 +30,7 @@ import strawberry
 from strawberry.extensions import SchemaExtension
 from strawberry.scalars import JSON
 
-from api.graphql.auth import VISIBLE, IsAnalyst, IsSteward, can_see
+from api.graphql.auth import VISIBLE, IsAnalyst, IsEventWriter, IsSteward, can_see
 from api.graphql.context import context_of
 from api.graphql.filters import (
     IntentFilter,
@@ -608,8 +611,111 @@ def _rejections(rejected: list[Any]) -> list[FieldError]:
     return out
 
 
+@strawberry.type(description="An event of a recordEvents batch that did not land, and why.")
+class EventRejection:
+    index: int | None = strawberry.field(description="Its position in `events` (0-based), when the problem is in the event itself.")
+    item: str = strawberry.field(description="'index N', or the node a store check refused (Label:id).")
+    reason: str
+
+
+@strawberry.type(description="What a recordEvents batch did (like POST /v1/events).")
+class RecordEventsResult:
+    received: int
+    written: int
+    rejected: int
+    telemetry_new: int
+    devices_updated: int
+    errors: list[EventRejection] = strawberry.field(description="The events that did not land (dead-lettered), at most 1,000.")
+
+
+@strawberry.input(description="A document to ingest: its file name (the extension gives the format) and its content, as text or base64.")
+class DocumentUpload:
+    filename: str
+    text: str | None = strawberry.field(default=None, description="The content of a text format (.txt, .md, .html, .eml, ...), as UTF-8.")
+    content_base64: str | None = strawberry.field(default=None, description="The content of any supported format, base64-encoded (standard alphabet).")
+
+
+def _server_state(info: strawberry.Info) -> Any:
+    """The app's `api.runtime.ServerState` (`app.state.khub`); `BadInput` when this GraphQL app has none."""
+    request = getattr(info.context, "request", None)
+    state = getattr(getattr(getattr(request, "app", None), "state", None), "khub", None)
+    if state is None:
+        raise BadInput("this endpoint takes no writes of data (no khub server state)")
+    return state
+
+
+def _document_bytes(index: int, doc: DocumentUpload) -> bytes:
+    """The bytes of one upload; `BadInput` naming the document when its content is missing or not base64."""
+    where = f"documents[{index}] ({doc.filename[:80]!r})"
+    if (doc.text is None) == (doc.content_base64 is None):
+        raise BadInput(f"{where}: give exactly one of text or contentBase64")
+    if doc.text is not None:
+        return doc.text.encode("utf-8")
+    try:
+        return base64.b64decode(doc.content_base64 or "", validate=True)
+    except (binascii.Error, ValueError):
+        raise BadInput(f"{where}: contentBase64 is not valid base64") from None
+
+
 @strawberry.type(description="Change the knowledge graph.")
 class Mutation:
+    @strawberry.mutation(
+        description="Record a batch of events (each an object like one line of POST /v1/events), idempotent by event id; a bad event comes back "
+        "in `errors` with its index and is dead-lettered, the rest lands. For batches over the variables limit (64 KB), use POST /v1/events.",
+        permission_classes=[IsEventWriter],
+    )
+    async def record_events(self, info: strawberry.Info, events: list[JSON]) -> RecordEventsResult:
+        from api.writes import import_events
+        from ingest.events import EventError
+
+        ctx = context_of(info)
+        state = _server_state(info)
+        if not events:
+            raise BadInput("events is empty")
+        prefix = f"api:{ctx.rc.request_id}:index:"
+        pairs = [(f"{prefix}{i}", e if isinstance(e, dict) else EventError("an event must be a JSON object")) for i, e in enumerate(events)]
+        report = await ctx.run(import_events, state, pairs)
+        errors = []
+        for rejected in report.rejected[:1000]:
+            index = int(rejected.item[len(prefix) :]) if rejected.item.startswith(prefix) and rejected.item[len(prefix) :].isdigit() else None
+            errors.append(EventRejection(index=index, item=f"index {index}" if index is not None else rejected.item, reason=rejected.reason))
+        return RecordEventsResult(
+            received=len(pairs),
+            written=report.events_written,
+            rejected=len(report.rejected),
+            telemetry_new=report.telemetry_new,
+            devices_updated=report.devices_updated,
+            errors=errors,
+        )
+
+    @strawberry.mutation(
+        description="Ingest documents (stewards) in a background job, as POST /v1/documents does; answers with the job "
+        "(follow it with the jobProgress subscription or GET /v1/jobs/{id}). Files over the variables limit (64 KB): POST /v1/documents.",
+        permission_classes=[IsSteward],
+    )
+    async def ingest_documents(
+        self,
+        info: strawberry.Info,
+        documents: list[DocumentUpload],
+        type: Annotated[str | None, strawberry.argument(description="Force a document type (a parse rule, e.g. tender_notice).")] = None,
+    ) -> JobProgress:
+        from api.writes import check_doc_type, check_filenames, safe_filename, save_upload, start_document_job
+
+        ctx = context_of(info)
+        state = _server_state(info)
+        if not documents:
+            raise BadInput("documents is empty")
+        if len(documents) > state.config.max_files_per_upload:
+            raise BadInput(f"{len(documents)} documents in one call; at most {state.config.max_files_per_upload}")
+        doc_type = check_doc_type(type)
+        names = [safe_filename(d.filename) for d in documents]
+        check_filenames(names)
+        contents = [_document_bytes(i, d) for i, d in enumerate(documents)]
+        folder = state.settings.data_dir / "uploads"
+        saved = [(name, await ctx.run(save_upload, io.BytesIO(content), folder, name)) for name, content in zip(names, contents, strict=True)]
+        job = start_document_job(state, ctx.principal.key_id, ctx.purpose, saved, doc_type)
+        return JobProgress.of(job)
+
     @strawberry.mutation(description="Say what you found of an intent: acknowledged, acted or dismissed (kept on the intent, used for calibration).")
     async def intent_feedback(self, info: strawberry.Info, intent_id: strawberry.ID, outcome: FeedbackOutcome, reason: str | None = None) -> FeedbackResult:
         from reasoning.feedback import give_feedback
