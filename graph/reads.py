@@ -430,6 +430,48 @@ class Reads:
         """A caller's read-only Cypher (the analyst's `cypher` query) for this purpose."""
         return self.store.read_query(query, params, timeout)
 
+    # ------------------------------------------------------------------ one hop from nodes of several labels
+    def neighbours(self, refs: Sequence[NodeRef], far_labels: Sequence[str] | None = None, per_node: int = 20) -> dict[NodeRef, list[Node]]:
+        """For each of `refs` (of any labels), up to `per_node` distinct nodes one hop away (either
+        direction, over edges that hold now), of `far_labels` when given, ordered by (label, id);
+        nodes with none are left out. One query whatever the number of refs: a UNION ALL branch
+        per label of `refs`, each with its ids as a parameter."""
+        by_label: dict[str, list[str]] = {}
+        for ref in refs:
+            self.ontology.node_type(ref.label)
+            by_label.setdefault(ref.label, [])
+            if ref.id not in by_label[ref.label]:
+                by_label[ref.label].append(ref.id)
+        if not by_label or per_node <= 0:
+            return {}
+        params: dict[str, Any] = {"limit": int(per_node)}
+        far = ""
+        if far_labels is not None:
+            for label in far_labels:
+                self.ontology.node_type(label)
+            params["far"] = list(far_labels)
+            far = " AND labels(m)[0] IN $far"
+        time = self._time("r", None, False, params)
+        branches = []
+        for i, (label, ids) in enumerate(sorted(by_label.items())):
+            params[f"ids{i}"], params[f"label{i}"] = ids, label
+            branches.append(
+                "\n".join(
+                    [
+                        f"MATCH (n:{quote(label)})-[r]-(m) WHERE n.{NODE_KEY} IN $ids{i} AND {time}{far}",
+                        "WITH DISTINCT n, m",
+                        f"WITH n, m, labels(m)[0] AS ml ORDER BY n.{NODE_KEY}, ml, m.{NODE_KEY}",
+                        f"WITH n.{NODE_KEY} AS id, collect(m) AS ms",
+                        "UNWIND ms[0..$limit] AS m",
+                        f"RETURN $label{i} AS label, id, labels(m)[0] AS far_label, {cypher.light('m', self._heavy)} AS props",
+                    ]
+                )
+            )
+        out: dict[NodeRef, list[Node]] = {}
+        for row in self._rows("\nUNION ALL\n".join(branches), params):
+            out.setdefault(NodeRef(str(row["label"]), str(row["id"])), []).append(self._node(str(row["far_label"]), row["props"]))
+        return out
+
 
 def json_safe(value: Any) -> Any:
     """A value of a passthrough row as plain JSON (store objects become their properties)."""
