@@ -18,9 +18,10 @@ from graph.cypher_store import CypherGraphStore
 from graph.factory import load_configured_ontology, open_store
 from graph.store import NodeRef
 from ontology.errors import KhubError
-from ontology.model import DEFAULT_SCHEMA, load_ontology
+from ontology.model import load_ontology
 from ontology.settings import Settings
 from ontology.validate import validate_file
+from ontology.workspace import configured_schema_path
 
 app = typer.Typer(help="khub: the graph-native customer knowledge hub.", no_args_is_help=True, pretty_exceptions_show_locals=False)
 ontology_app = typer.Typer(help="Validate, compare, apply and export the ontology.", no_args_is_help=True)
@@ -504,13 +505,13 @@ def intents_calibrate(
     as_json: JsonFlag = False,
 ) -> None:
     """Fit each intent type's calibration from the feedback in the graph; later refreshes write Intent.calibrated_score with it."""
-    from ontology.intents import load_intents
+    from ontology.workspace import configured_intents
     from reasoning.calibration import fit_calibration
     from reasoning.feedback import collected_feedback
 
     settings = Settings()
-    known = frozenset(d.id for d in load_intents())
     with connected(settings) as store:
+        known = frozenset(d.id for d in configured_intents(settings, store.ontology))
         report = fit_calibration(collected_feedback(store, known), min_labels=min_labels)
     report.calibration.save(settings.calibration_path)
     rows = [
@@ -605,11 +606,12 @@ def intents_evaluate(
 
 @intents_app.command("definitions")
 def intents_definitions(as_json: JsonFlag = False) -> None:
-    """The intent catalogue (validated): subject, threshold, signals, purposes, actions."""
-    from ontology.intents import load_intents
+    """The intent catalogue in force (validated): subject, threshold, signals, purposes, actions."""
+    from ontology.workspace import configured_intents
 
+    settings = Settings()
     try:
-        definitions = load_intents()
+        definitions = configured_intents(settings, load_configured_ontology(settings))
     except KhubError as exc:
         raise fail(str(exc)) from exc
     rows = [
@@ -755,7 +757,7 @@ def events_import(
 @ontology_app.command("validate")
 def ontology_validate(path: Annotated[Path | None, typer.Argument(help="Ontology file; default: the configured one.")] = None) -> None:
     """Report every error of an ontology file with file, line and element."""
-    target = path or Settings().ontology_path or DEFAULT_SCHEMA
+    target = path or configured_schema_path(Settings())
     issues = validate_file(target)
     if issues:
         for issue in issues:
@@ -783,32 +785,21 @@ def ontology_apply(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would happen.")] = False,
 ) -> None:
     """Apply the safe migrations from the graph's current ontology to PATH, and record it."""
-    from graph.migrations import apply_migrations
-    from ontology.diff import diff_ontologies
-    from ontology.model import build_ontology
-    from ontology.yamlsource import load_yaml_text
+    from graph.migrations import apply_ontology
+    from ontology.workspace import configured_schema_path
 
     settings = Settings()
-    target = path or settings.ontology_path or DEFAULT_SCHEMA
+    target = path or configured_schema_path(settings)
     try:
         new = load_ontology(target)
     except KhubError as exc:
         raise fail(str(exc)) from exc
     with connected(settings.model_copy(update={"ontology_path": target})) as store:
-        applied_text = store.applied_schema()
-        if applied_text is None:
-            if dry_run:
-                console.print(f"graph has no ontology yet: apply would initialise it with {new.version}")
-                return
-            created = ensure_initialised(store)
-            console.print(f"graph had no ontology: initialised with {new.version} ({len(created)} index/constraint(s))")
-            return
-        old = build_ontology(load_yaml_text(applied_text), Path("<graph>"))
-        diff = diff_ontologies(old, new)
-        report = apply_migrations(store, diff, new.version, dry_run=dry_run)
-        if not dry_run:
-            store.save_applied_schema(target.read_text(encoding="utf-8"))
-        console.print(report.summary() if hasattr(report, "summary") else str(report), markup=False)
+        try:
+            report = apply_ontology(store, new, target.read_text(encoding="utf-8"), dry_run=dry_run)
+        except KhubError as exc:
+            raise fail(str(exc)) from exc
+        console.print(report.summary(), markup=False)
 
 
 @ontology_app.command("export")

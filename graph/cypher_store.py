@@ -93,8 +93,12 @@ class CypherGraphStore:
     def __init__(self, conn: Connection, dialect: Dialect, ontology: Ontology, backend: str):
         self.conn = conn
         self.dialect = dialect
-        self.ontology = ontology
         self.backend = backend
+        self.use_ontology(ontology)
+
+    def use_ontology(self, ontology: Ontology) -> None:
+        """Validate writes against `ontology` from now on (after `khub ontology apply` or a steward's apply)."""
+        self.ontology = ontology
         self._vector_names = frozenset(p.name for _, p in ontology.vector_properties())
         # properties not worth shipping back in lists of nodes (search hits, neighbourhoods, paths)
         self._heavy = sorted(self._vector_names | {shadow_name(p.name) for _, p in ontology.fulltext_properties()})

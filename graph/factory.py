@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from graph.cypher_store import CypherGraphStore
-from ontology.model import Ontology, default_ontology, load_ontology
+from ontology.model import DEFAULT_SCHEMA, Ontology, default_ontology, load_ontology
 from ontology.settings import Settings
 
 
 def load_configured_ontology(settings: Settings) -> Ontology:
-    """The ontology named by the settings, or the shipped one."""
-    return load_ontology(settings.ontology_path) if settings.ontology_path else default_ontology()
+    """The ontology named by the settings, else the one last applied in the data directory's
+    workspace (`ontology.workspace`), else the shipped one."""
+    from ontology.workspace import configured_schema_path
+
+    path = configured_schema_path(settings)
+    return default_ontology() if path == DEFAULT_SCHEMA else load_ontology(path)
 
 
 def open_store(settings: Settings | None = None, ontology: Ontology | None = None) -> CypherGraphStore:

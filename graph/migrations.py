@@ -1,5 +1,9 @@
 """Apply the safe steps of an ontology diff to a graph (`khub ontology apply`).
 
+`apply_ontology(store, new, text)` diffs the ontology recorded in the graph against `new`, runs
+the migrations and switches the store to `new`; `apply_draft(store, workspace, by)` does that for
+a steward's draft (`ontology.workspace`) and makes it the active version.
+
 `apply_migrations(store, diff, version)` expects `store` to be opened with the NEW ontology and
 does, in this order:
 
@@ -24,7 +28,8 @@ diff again changes nothing. Unsafe steps are never applied.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from graph.batch import edge_key
 from graph.cypher_store import CypherGraphStore
@@ -45,6 +50,9 @@ from ontology.diff import (
 )
 from ontology.errors import MigrationRefused
 from ontology.model import NODE_KEY, EdgeType, Ontology
+
+if TYPE_CHECKING:
+    from ontology.workspace import OntologyWorkspace, VersionInfo
 
 #: Items changed per write query.
 BATCH = 10_000
@@ -345,3 +353,63 @@ def _backfill_fulltext(store: CypherGraphStore, diff: OntologyDiff, report: Appl
             if not written:
                 break
         _note(report, total, f"full-text token copies of {label}.{prop} written")
+
+
+# ---------------------------------------------------------------------------------- applying a new ontology
+def apply_ontology(store: CypherGraphStore, new: Ontology, new_text: str, dry_run: bool = False) -> ApplyReport:
+    """Move the graph of `store` from the ontology recorded in it to `new` (whose YAML is
+    `new_text`), and switch the store to `new`.
+
+    The diff is taken against the text recorded in the graph (`store.applied_schema()`), not the
+    store's current ontology, so it holds whatever the process was opened with. A graph with no
+    recorded ontology is initialised with `new`. With `dry_run` nothing changes (the store keeps
+    its ontology); when a migration is refused the store keeps its ontology too.
+    """
+    from ontology.diff import diff_ontologies
+    from ontology.model import build_ontology
+    from ontology.yamlsource import load_yaml_text
+
+    previous = store.ontology
+    applied_text = store.applied_schema()
+    if applied_text is None:
+        report = ApplyReport(version=new.version, dry_run=dry_run)
+        if dry_run:
+            report.done.append(f"would initialise the graph with ontology {new.version}")
+            return report
+        store.use_ontology(new)
+        report.schema_created = store.sync_schema()
+        store.record_ontology_version(new.version, "init")
+        store.save_applied_schema(new_text)
+        report.recorded = True
+        return report
+    old = build_ontology(load_yaml_text(applied_text), Path("<graph>"))
+    diff = diff_ontologies(old, new)
+    store.use_ontology(new)
+    try:
+        report = apply_migrations(store, diff, new.version, dry_run=dry_run)
+    except BaseException:
+        store.use_ontology(previous)
+        raise
+    if dry_run:
+        store.use_ontology(previous)
+    else:
+        store.save_applied_schema(new_text)
+    return report
+
+
+def apply_draft(store: CypherGraphStore, workspace: OntologyWorkspace, by: str, dry_run: bool = False) -> tuple[ApplyReport, VersionInfo | None]:
+    """Apply the workspace's draft to the graph (`apply_ontology`), then make it the active
+    ontology and a kept version (`OntologyWorkspace.promote_draft`); the store ends on the active
+    ontology. With `dry_run` only the report (no version). `NotFound` when there is no draft."""
+    from ontology.errors import NotFound
+    from ontology.model import load_ontology
+
+    draft = workspace.draft()
+    if draft is None or draft.ontology is None:
+        raise NotFound("there is no ontology draft to apply (add a type, a property or an intent definition first)")
+    report = apply_ontology(store, draft.ontology, workspace.draft_schema_text(), dry_run=dry_run)
+    if dry_run:
+        return report, None
+    info = workspace.promote_draft(by, report.to_dict())
+    store.use_ontology(load_ontology(workspace.active_schema_path()))
+    return report, info

@@ -212,6 +212,10 @@ class GraphStore(Protocol):
     #: The ontology the store validates writes against.
     ontology: Ontology
 
+    def use_ontology(self, ontology: Ontology) -> None:
+        """Validate writes against `ontology` from now on."""
+        ...
+
     def sync_schema(self) -> list[str]:
         """Create the constraints and indexes the ontology implies; return what was created."""
         ...

@@ -196,6 +196,9 @@ class _Checker:
                     self.add((*at, str(op)), f"{op} takes a number of days, got {value!r}")
                 elif op in ("in", "not_in", "contains_any") and not isinstance(value, list):
                     self.add((*at, str(op)), f"{op!r} takes a list, got {value!r}")
+                elif (unknown := _not_in_enum(props.get(prop), op, value)) is not None:
+                    allowed = ", ".join(props[prop].enum_values)
+                    self.add((*at, str(op)), f"{unknown!r} is not a value of {label}.{prop} (one of {allowed})")
                 else:
                     out.append(Condition(str(prop), str(op), value))
         return tuple(out)
@@ -328,6 +331,15 @@ class _Checker:
             due_in_days=int(raw.get("due_in_days", 3)),
             max_attempts=int(raw.get("max_attempts", 5)),
         )
+
+
+def _not_in_enum(prop: Any, op: str, value: Any) -> Any:
+    """The first value an eq/ne/in/not_in condition compares an enum property with that the enum
+    does not have (such a condition could never hold, or always would), else None."""
+    if prop is None or prop.enum_values is None or op not in ("eq", "ne", "in", "not_in"):
+        return None
+    values = value if isinstance(value, list) else [value]
+    return next((v for v in values if str(v) not in prop.enum_values), None)
 
 
 def parse_intent(path: Path, ontology: Ontology | None = None) -> tuple[IntentDefinition | None, list[SchemaIssue]]:

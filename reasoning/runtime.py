@@ -88,8 +88,13 @@ def build_engine(
             if log is not None:
                 log.results[result.intent_id] = results
 
+    from ontology.workspace import configured_intents
+
     calibration = Calibration.load(settings.calibration_path)
-    return IntentEngine(store, embedder=embedder, clock=clock, on_fired=on_fired, calibration=calibration, classifier=load_classifier(settings, embedder))
+    definitions = configured_intents(settings, store.ontology)  # shipped ones and those a steward applied
+    return IntentEngine(
+        store, definitions, embedder=embedder, clock=clock, on_fired=on_fired, calibration=calibration, classifier=load_classifier(settings, embedder)
+    )
 
 
 def load_classifier(settings: Settings, embedder: Any | None) -> Any | None:

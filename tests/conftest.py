@@ -91,6 +91,7 @@ def store(backend: str, embedded_data_dir: Path, _session_stores: dict[str, Cyph
         _session_stores[backend] = st  # registered first: closed at the end even if sync fails
         st.sync_schema()
     st = _session_stores[backend]
+    st.use_ontology(default_ontology())  # a test may have applied another one
     st.clear()
     return st
 

@@ -6,6 +6,11 @@ and returns its `RequestContext` (`api/context.py`); the app mounts the router w
 subscriptions the same dependency runs on the handshake, so it must accept a
 `starlette.requests.HTTPConnection` (headers work on both), not only a `Request`.
 
+The schema follows the store's ontology: it is built for it on the first request and rebuilt on
+the first request after it changed (a steward's `applyOntology`, which switches the store to the
+new ontology), so node types added to the ontology get their typed class and Query fields
+(`api.graphql.dynamic`). Requests already running finish on the schema they started with.
+
 GraphiQL is served from files shipped in the package (`api/static/graphiql/`: GraphiQL 3 and
 React 18 UMD builds with their licences), never from a CDN: a customer's closed network reaches
 none. The page is `GET /graphql` (no key needed: it holds no data, the queries it sends carry the
@@ -16,10 +21,12 @@ from __future__ import annotations
 
 import html
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.routing import APIRoute
@@ -87,7 +94,22 @@ def graphql_router(
     `settings.graphql_introspection` (on when the setting does not exist).
     """
 
+    built_for: list[Any] = [None]
+    rebuild_lock = threading.Lock()
+
+    def use_ontology(ontology: Any) -> None:
+        # the schema follows the store's ontology: built on the first request, rebuilt after an apply
+        if built_for[0] is ontology:
+            return
+        with rebuild_lock:
+            if built_for[0] is not ontology:
+                router.schema = build_schema(limits, introspection, ontology=ontology)
+                built_for[0] = ontology
+
     async def get_context(rc: RequestContext = Depends(context_dependency)) -> GraphQLContext:
+        ontology = getattr(rc.store, "ontology", None)
+        if ontology is not None and built_for[0] is not ontology:
+            await anyio.to_thread.run_sync(use_ontology, ontology)
         return GraphQLContext(rc)
 
     router = GraphQLRouter(build_schema(limits, introspection), context_getter=get_context, graphql_ide=None, allow_queries_via_get=False)

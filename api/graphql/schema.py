@@ -32,6 +32,7 @@ from strawberry.scalars import JSON
 
 from api.graphql.auth import VISIBLE, IsAnalyst, IsEventWriter, IsSteward, can_see
 from api.graphql.context import context_of
+from api.graphql.dynamic import generated_types, is_generated
 from api.graphql.filters import (
     IntentFilter,
     IntentOrder,
@@ -45,6 +46,7 @@ from api.graphql.filters import (
     time_value,
 )
 from api.graphql.limits import Limits, QueryGuard
+from api.graphql.ontology_edits import OntologyMutations, OntologyQueries
 from api.graphql.pagination import DEFAULT_PAGE, Connection, Edge, PageInfo, Relation, check_first, decode_cursor, encode_cursor, page_info
 from api.graphql.search import SearchMode, rank_in, run_search
 from api.graphql.types import (
@@ -64,7 +66,7 @@ from graph.store import EdgeRecord, NodeRecord, NodeRef
 from graph.store import Node as StoreNode
 from graph.values import ValueRejected, normalise_value
 from ontology.errors import BadInput, NotFound
-from ontology.model import NODE_KEY, PrivacyCategory
+from ontology.model import NODE_KEY, Ontology, PrivacyCategory
 
 #: How a Cypher passthrough may run, and how many rows it returns.
 CYPHER_TIMEOUT = 5.0
@@ -210,6 +212,7 @@ class SearchHit:
     score: float = strawberry.field(description="Reciprocal rank fusion score (sum of 1/(60 + rank)).")
     fulltext_rank: int | None
     vector_rank: int | None
+    graph_rank: int | None = strawberry.field(description="Rank in the graph expansion list (HYBRID): nodes linked to the best hits.")
 
 
 @strawberry.type(description="Search results, best first.")
@@ -302,16 +305,16 @@ async def _list_nodes(
     return _node_connection(hits[:first], len(hits) > first, after, count)
 
 
-def _by_key(label: str) -> Any:
+def _by_key(label: str, cls: type | None = None) -> Any:
     async def resolve(info: strawberry.Info, id: strawberry.ID) -> Any:
         node = await context_of(info).loaders.nodes.load(NodeRef(label, str(id)))
         return to_object(node) if node is not None else None
 
-    resolve.__annotations__ = {"info": strawberry.Info, "id": strawberry.ID, "return": TYPED[label] | None}
+    resolve.__annotations__ = {"info": strawberry.Info, "id": strawberry.ID, "return": (cls or TYPED[label]) | None}
     return strawberry.field(resolver=resolve, description=f"One {label} by its id (null when there is none).")
 
 
-def _list_of(label: str) -> Any:
+def _list_of(label: str, cls: type | None = None) -> Any:
     async def resolve(
         info: strawberry.Info,
         where: list[PropertyFilter] | None = None,
@@ -331,7 +334,7 @@ def _list_of(label: str) -> Any:
         "order_by": OrderBy | None,
         "first": int,
         "after": str | None,
-        "return": Connection[TYPED[label]],  # type: ignore[valid-type]
+        "return": Connection[cls or TYPED[label]],  # type: ignore[misc]
     }
     return strawberry.field(
         resolver=resolve, description=f"{label} nodes matching every filter of `where`, ordered by `orderBy` (default: id), a page at a time."
@@ -362,7 +365,7 @@ def _member(m: Any, found: dict[NodeRef, Any]) -> ChainMember:
 
 # ---------------------------------------------------------------------- queries
 @strawberry.type(description="Read the knowledge graph.")
-class Query:
+class Query(OntologyQueries):
     account = _by_key("Account")
     contact = _by_key("Contact")
     opportunity = _by_key("Opportunity")
@@ -529,7 +532,7 @@ class Query:
                     description=t.description,
                     label_zh=t.annotations.get("label_zh"),
                     properties=[_property_info(p, prop) for prop in t.properties.values()],
-                    typed=t.name in TYPED,
+                    typed=t.name in TYPED or is_generated(info, t.name),
                 )
                 for t in o.node_types.values()
             ],
@@ -544,11 +547,14 @@ class Query:
                 )
                 for e in o.edge_types.values()
             ],
-            intent_definitions=[IntentDefinitionInfo.of(d) for d in definitions().values()],
+            intent_definitions=[IntentDefinitionInfo.of(d) for d in definitions(info).values()],
             privacy_categories=[c.value for c in PrivacyCategory],
         )
 
-    @strawberry.field(description="Full-text and/or vector search over the types given (default: all that are indexed), fused by reciprocal rank.")
+    @strawberry.field(
+        description="Full-text and/or vector search over the types given (default: all that are indexed), expanded one hop through the graph "
+        "in HYBRID mode, fused by reciprocal rank."
+    )
     async def search(
         self,
         info: strawberry.Info,
@@ -556,12 +562,19 @@ class Query:
         types: list[str] | None = None,
         mode: SearchMode = SearchMode.HYBRID,
         first: int = 10,
+        expand: Annotated[bool, strawberry.argument(description="HYBRID only: add the nodes linked to the best hits (one hop), fused by rank.")] = True,
     ) -> SearchResults:
         ctx = context_of(info)
         check_first(first)
-        fused, warnings = await ctx.run(run_search, ctx, text, types, mode, first)
+        fused, warnings = await ctx.run(run_search, ctx, text, types, mode, first, expand)
         hits = [
-            SearchHit(node=to_object(f.node), score=round(f.score, 6), fulltext_rank=rank_in(f.ranks, "fulltext"), vector_rank=rank_in(f.ranks, "vector"))
+            SearchHit(
+                node=to_object(f.node),
+                score=round(f.score, 6),
+                fulltext_rank=rank_in(f.ranks, "fulltext"),
+                vector_rank=rank_in(f.ranks, "vector"),
+                graph_rank=rank_in(f.ranks, "graph"),
+            )
             for f in fused
         ]
         return SearchResults(mode=mode, hits=hits, warnings=warnings)
@@ -658,7 +671,7 @@ def _document_bytes(index: int, doc: DocumentUpload) -> bytes:
 
 
 @strawberry.type(description="Change the knowledge graph.")
-class Mutation:
+class Mutation(OntologyMutations):
     @strawberry.mutation(
         description="Record a batch of events (each an object like one line of POST /v1/events), idempotent by event id; a bad event comes back "
         "in `errors` with its index and is dead-lettered, the rest lands. For batches over the variables limit (64 KB), use POST /v1/events.",
@@ -896,23 +909,33 @@ class _Schema(strawberry.Schema):
         return None
 
 
-def build_schema(limits: Limits | None = None, introspection: bool | None = None, extensions: list[Any] | None = None) -> strawberry.Schema:
+def build_schema(
+    limits: Limits | None = None, introspection: bool | None = None, extensions: list[Any] | None = None, ontology: Ontology | None = None
+) -> strawberry.Schema:
     """The khub GraphQL schema with its limits (`api.graphql.limits`) and error codes.
 
     introspection: force it on or off; None decides per request from `settings.graphql_introspection`.
+    ontology: also give its node types without a built-in class a typed class and Query fields
+    (`api.graphql.dynamic`); the router rebuilds the schema when the store's ontology changes.
     """
     chosen = limits or Limits()
 
     def guard() -> SchemaExtension:
         return QueryGuard(chosen, introspection)
 
-    return _Schema(
-        query=Query,
-        mutation=Mutation,
-        subscription=Subscription,
-        types=ALL_TYPES,
-        extensions=[guard, *(extensions or [])],
-    )
+    def schema(query: type, types: list[type]) -> strawberry.Schema:
+        return _Schema(query=query, mutation=Mutation, subscription=Subscription, types=types, extensions=[guard, *(extensions or [])])
+
+    base = schema(Query, ALL_TYPES)
+    if ontology is None:
+        return base
+    graphql = base._schema
+    taken_fields = set(graphql.query_type.fields) if graphql.query_type else set()
+    classes, fields = generated_types(ontology, set(graphql.type_map), taken_fields, _by_key, _list_of)
+    if not classes:
+        return base
+    query = strawberry.type(type("Query", (Query,), {"__module__": __name__, **fields}), name="Query", description=Query.__strawberry_definition__.description)
+    return schema(query, [*ALL_TYPES, *classes])
 
 
 __all__ = ["Mutation", "Query", "Subscription", "build_schema"]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from enum import Enum
-from functools import lru_cache
 from typing import Any
 
 import strawberry
@@ -30,9 +29,12 @@ from graph.patterns import CAPTION_PROPERTIES
 from graph.reads import EdgeHit, EdgeSpec, SortKey
 from graph.store import Edge as StoreEdge
 from graph.store import Node as StoreNode
-from ontology.intents import IntentDefinition, default_intents
+from ontology.intents import IntentDefinition
 from ontology.model import NODE_KEY, PrivacyCategory, default_ontology
+from reasoning.feedback import intent_type_of
 
+#: Where a request keeps the intent definitions it read.
+DEFINITIONS_KEY = "graphql.intent_definitions"
 #: Edge properties shown as Relation fields rather than in its `properties`.
 _RELATION_FIELDS = ("valid_from", "valid_to", "recorded_at", "source_id", "supported_by", "confidence", "extractor", "closed_at", "merged_from")
 #: How many HAS_ROLE edges of one account are read to give its contacts their roles.
@@ -181,6 +183,19 @@ class Node:
     id: strawberry.ID = strawberry.field(description="Its key, unique within its type.")
     type: str = strawberry.field(description="Its ontology type (the graph label).")
     store_node: strawberry.Private[StoreNode]
+
+    @classmethod
+    def resolve_type(cls, obj: Any, info: Any, abstract_type: Any) -> str:
+        """The GraphQL type of a node: its class's; for a GenericNode, the class the schema generated
+        for its ontology type when there is one (`api.graphql.dynamic`)."""
+        name = obj.__strawberry_definition__.name
+        if name == "GenericNode":
+            found = info.schema.type_map.get(obj.type)
+            definition = (getattr(found, "extensions", None) or {}).get("strawberry-definition")
+            origin = getattr(definition, "origin", None)
+            if isinstance(origin, type) and issubclass(origin, GenericNode) and origin is not GenericNode:
+                return obj.type
+        return name
 
     def value(self, info: strawberry.Info, slot: str) -> Any:
         """A property, or None when absent or hidden from the caller's role."""
@@ -351,19 +366,17 @@ class IntentDefinitionInfo:
         )
 
 
-@lru_cache(maxsize=1)
-def definitions() -> dict[str, IntentDefinition]:
-    """The shipped intent definitions by id."""
-    return {d.id: d for d in default_intents()}
+def definitions(info: strawberry.Info) -> dict[str, IntentDefinition]:
+    """The intent definitions in force by id: shipped ones and those a steward applied
+    (`ontology.workspace`); read once per request."""
+    from ontology.workspace import configured_intents
 
-
-def intent_type_of(intent_id: str) -> str:
-    """The definition id of an intent id `intent-<type>-<subject>`."""
-    rest = intent_id.removeprefix("intent-")
-    for type_id in sorted(definitions(), key=len, reverse=True):
-        if rest.startswith(type_id + "-"):
-            return type_id
-    return rest.split("-", 1)[0]
+    rc = context_of(info).rc
+    found = rc.extras.get(DEFINITIONS_KEY)
+    if not isinstance(found, dict):
+        found = {d.id: d for d in configured_intents(rc.settings, rc.store.ontology)}
+        rc.extras[DEFINITIONS_KEY] = found
+    return found
 
 
 # ---------------------------------------------------------------------- typed core types
@@ -586,12 +599,13 @@ class Intent(Node):
     tasks = rel_list(_spec("Intent", "TRIGGERED", "out", "Task"), "Task", "Tasks it triggered.")
 
     @strawberry.field(description="The intent definition id (replacement_anxiety, ...).")
-    def intent_type(self) -> str:
-        return intent_type_of(self.id)
+    def intent_type(self, info: strawberry.Info) -> str:
+        return intent_type_of(self.id, frozenset(definitions(info)))
 
     @strawberry.field(description="Its definition: threshold, signals with their weights, purposes.")
-    def definition(self) -> IntentDefinitionInfo | None:
-        found = definitions().get(intent_type_of(self.id))
+    def definition(self, info: strawberry.Info) -> IntentDefinitionInfo | None:
+        known = definitions(info)
+        found = known.get(intent_type_of(self.id, frozenset(known)))
         return IntentDefinitionInfo.of(found) if found else None
 
     @strawberry.field(description="Why it fired: one sentence per signal, then the verdict.")

@@ -185,12 +185,15 @@ def test_fulltext_and_vector_stay_pure(linked: CypherGraphStore) -> None:
 
 def test_graphql_search_over_http(linked: CypherGraphStore) -> None:
     gql = Gql(linked, extras={"embedder": WordEmbedder()})
-    query = "query($text: String!, $mode: SearchMode!) { search(text: $text, mode: $mode) { warnings hits { score fulltextRank vectorRank node { ref } } } }"
+    query = "query($text: String!, $mode: SearchMode!, $expand: Boolean! = true) { search(text: $text, mode: $mode, expand: $expand) { warnings hits { score fulltextRank vectorRank graphRank node { ref } } } }"  # noqa: E501
     hybrid = gql.data(query, {"mode": "HYBRID", "text": QUERY})["search"]["hits"]
     refs = [h["node"]["ref"] for h in hybrid]
     assert "Account:aquarium-labs" in refs and "Document:zf-doc" in refs
     hub = hybrid[refs.index("Account:aquarium-labs")]
     assert hub["fulltextRank"] is None and hub["vectorRank"] is None and hub["score"] == pytest.approx(1 / 61, abs=1e-6)
+    assert hub["graphRank"] == 1
+    unexpanded = gql.data(query, {"mode": "HYBRID", "text": QUERY, "expand": False})["search"]["hits"]
+    assert "Account:aquarium-labs" not in [h["node"]["ref"] for h in unexpanded] and all(h["graphRank"] is None for h in unexpanded)
     fulltext = gql.data(query, {"mode": "FULLTEXT", "text": QUERY})["search"]["hits"]
     assert "Account:aquarium-labs" not in [h["node"]["ref"] for h in fulltext]
     assert {h["node"]["ref"].split(":")[0] for h in fulltext} == {"Chunk"}
