@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio.to_thread
 import strawberry
+from starlette.requests import HTTPConnection
 from strawberry.fastapi import BaseContext
 
 from api.context import Principal, RequestContext
@@ -30,9 +31,11 @@ READS_KEY = "graphql.reads"
 class GraphQLContext(BaseContext):
     """The GraphQL context of one request (or one WebSocket connection)."""
 
-    def __init__(self, request_context: RequestContext):
+    def __init__(self, request_context: RequestContext | None, pending: HTTPConnection | None = None):
+        """pending: a WebSocket whose handshake had no key; `rc` is set when its connection_init authenticates it."""
         super().__init__()
-        self.rc = request_context
+        self.rc: RequestContext = request_context  # type: ignore[assignment]
+        self.pending = pending
 
     @property
     def principal(self) -> Principal:
