@@ -308,6 +308,12 @@ class Reads:
 
     def edges(self, spec: EdgeSpec, ids: Sequence[str], after: tuple[Any, str] | None = None, limit: int = 20) -> dict[str, list[EdgeHit]]:
         """For each parent id, its first `limit` edges of `spec` after the keyset `after`, with the far nodes."""
+        return {parent: hits for parent, (hits, _) in self.edge_pages(spec, ids, after, limit).items()}
+
+    def edge_pages(self, spec: EdgeSpec, ids: Sequence[str], after: tuple[Any, str] | None = None, limit: int = 20) -> dict[str, tuple[list[EdgeHit], int]]:
+        """`edges`, and for each parent how many edges of `spec` it has after `after` (its
+        `edge_counts` when `after` is None), from the same query: the rows are collected before
+        the page is cut, so the count costs nothing more. Parents with no edge are left out."""
         if not ids:
             return {}
         params: dict[str, Any] = {"ids": list(dict.fromkeys(ids)), "limit": int(limit)}
@@ -327,8 +333,8 @@ class Reads:
         lines.append(
             f"WITH n.{NODE_KEY} AS id, collect([sk, tk, type(r), startNode(r) = n, properties(r), labels(m)[0], {cypher.light('m', self._heavy)}]) AS items"
         )
-        lines.append("RETURN id, items[0..$limit] AS items")
-        out: dict[str, list[EdgeHit]] = {}
+        lines.append("RETURN id, size(items) AS total, items[0..$limit] AS items")
+        out: dict[str, tuple[list[EdgeHit], int]] = {}
         for row in self._rows("\n".join(lines), params):
             parent = NodeRef(spec.label, str(row["id"]))
             hits = []
@@ -336,7 +342,7 @@ class Reads:
                 far = self._node(far_label, far_props)
                 src, dst = (parent, far.ref) if outgoing else (far.ref, parent)
                 hits.append(EdgeHit(self._edge(type_, src, dst, props), far, bool(outgoing), (sk, str(tk))))
-            out[parent.id] = hits
+            out[parent.id] = (hits, int(row["total"]))
         return out
 
     def edge_counts(self, spec: EdgeSpec, ids: Sequence[str]) -> dict[str, int]:

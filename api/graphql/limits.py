@@ -20,6 +20,15 @@ Depth, aliases and cost are computed through fragments, each fragment once (memo
 count grows exponentially) and cycles cut (graphql-core then refuses them). They run before
 graphql-core's own validation, so a hostile document is refused without the expensive rules.
 
+Parsing and graphql-core's validation depend only on the document's text (and the schema and
+rules), not on the variables, so a document that parsed and validated once is not parsed or
+validated again: each schema remembers the last `DOCUMENT_CACHE_SIZE` documents that passed, by
+their text (a client sends the same few documents with new variables; validating the account 360
+of docs/api-graphql.md took about half the server's time per request). The limits are checked on
+every request, against a measure remembered by the text, the operation and the integer
+variables (a size may come as `first: $n`); a document is remembered as parsed and valid only
+once it passed them and validation.
+
 After the operation, every error gets a stable code: khub's own errors (`ontology.errors`) keep
 their `code` and message; GraphQL validation and variable errors get GRAPHQL_VALIDATION_FAILED /
 BAD_USER_INPUT / GRAPHQL_PARSE_FAILED; anything unexpected becomes INTERNAL_ERROR with its
@@ -30,6 +39,9 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -66,6 +78,8 @@ SIZE_ARGUMENTS = ("first", "limit")
 #: query needs 3 (types > fields > args); `types { fields { type { fields ...` (the classic
 #: introspection breadth bomb, each level multiplying by the number of fields) needs more.
 MAX_INTROSPECTION_LISTS = 3
+#: How many documents (that parsed and passed validation) each schema remembers, least recently used out.
+DOCUMENT_CACHE_SIZE = 256
 
 
 @dataclass(frozen=True)
@@ -198,10 +212,15 @@ def measure_document(schema: GraphQLSchema, document: DocumentNode, variables: d
 
 
 def check_limits(
-    schema: GraphQLSchema, document: DocumentNode, variables: dict[str, Any] | None, operation_name: str | None, limits: Limits
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    variables: dict[str, Any] | None,
+    operation_name: str | None,
+    limits: Limits,
+    measured: Measure | None = None,
 ) -> list[GraphQLError]:
-    """The limit errors of a parsed operation (empty when it may run)."""
-    m = measure_document(schema, document, variables, operation_name)
+    """The limit errors of a parsed operation (empty when it may run); `measured`: its measure, when known."""
+    m = measured or measure_document(schema, document, variables, operation_name)
     errors = []
     if m.depth > limits.max_depth:
         errors.append(limit_error(f"the query nests {m.depth} levels deep; at most {limits.max_depth} are allowed", "QUERY_TOO_DEEP"))
@@ -224,6 +243,79 @@ def check_limits(
     return errors
 
 
+class DocumentCache:
+    """Parsed documents, and the documents that passed validation, of one schema, by their text (LRU, thread-safe)."""
+
+    def __init__(self, size: int = DOCUMENT_CACHE_SIZE):
+        self.size = size
+        self._parsed: OrderedDict[tuple[str, Any], DocumentNode] = OrderedDict()
+        self._valid: OrderedDict[tuple[str, tuple[Any, ...]], None] = OrderedDict()
+        self._measures: OrderedDict[tuple[Any, ...], Measure] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def measure(self, schema: GraphQLSchema, document: DocumentNode, query: str, variables: dict[str, Any] | None, operation_name: str | None) -> Measure:
+        """`measure_document`, remembered: a measure depends on the text, the operation and the
+        integer variables only (a size given as `first: $n`), so those are the key."""
+        sizes = tuple(sorted((k, v) for k, v in (variables or {}).items() if isinstance(v, int) and not isinstance(v, bool)))
+        key = (query, operation_name, sizes)
+        with self._lock:
+            found = self._measures.get(key)
+            if found is not None:
+                self._measures.move_to_end(key)
+                return found
+        found = measure_document(schema, document, variables, operation_name)
+        with self._lock:
+            self._measures[key] = found
+            while len(self._measures) > self.size:
+                self._measures.popitem(last=False)
+        return found
+
+    def parsed(self, key: tuple[str, Any]) -> DocumentNode | None:
+        """The document parsed before from this text with these parse options, if remembered."""
+        with self._lock:
+            document = self._parsed.get(key)
+            if document is not None:
+                self._parsed.move_to_end(key)
+            return document
+
+    def remember_parsed(self, key: tuple[str, Any], document: DocumentNode) -> None:
+        """Remember a document that parsed."""
+        with self._lock:
+            self._parsed[key] = document
+            self._parsed.move_to_end(key)
+            while len(self._parsed) > self.size:
+                self._parsed.popitem(last=False)
+
+    def valid(self, key: tuple[str, tuple[Any, ...]]) -> bool:
+        """True when this text passed validation with these rules before."""
+        with self._lock:
+            if key in self._valid:
+                self._valid.move_to_end(key)
+                return True
+            return False
+
+    def remember_valid(self, key: tuple[str, tuple[Any, ...]]) -> None:
+        """Remember a text that passed validation with these rules."""
+        with self._lock:
+            self._valid[key] = None
+            self._valid.move_to_end(key)
+            while len(self._valid) > self.size:
+                self._valid.popitem(last=False)
+
+
+_CACHES: weakref.WeakKeyDictionary[GraphQLSchema, DocumentCache] = weakref.WeakKeyDictionary()
+_CACHES_LOCK = threading.Lock()
+
+
+def document_cache(schema: GraphQLSchema) -> DocumentCache:
+    """The document cache of a schema (one per schema object, dropped with it)."""
+    with _CACHES_LOCK:
+        cache = _CACHES.get(schema)
+        if cache is None:
+            cache = _CACHES[schema] = DocumentCache()
+        return cache
+
+
 class QueryGuard(SchemaExtension):
     """Refuses oversized or too costly operations before they run; gives every error a stable code."""
 
@@ -233,6 +325,7 @@ class QueryGuard(SchemaExtension):
         self.introspection = introspection
         self._streamed = False
         self._refusal: GraphQLError | None = None
+        self._parse_key: tuple[str, Any] | None = None
 
     def _introspection_allowed(self) -> bool:
         if self.introspection is not None:
@@ -265,6 +358,15 @@ class QueryGuard(SchemaExtension):
         if not self._streamed:  # a streamed result (subscription, WebSocket) was coded frame by frame
             self._code(ec.result)
 
+    def on_parse(self) -> Iterator[None]:
+        """A document that passed before is reused, not parsed again (graphql-core never changes a parsed document)."""
+        ec = self.execution_context
+        self._parse_key = None
+        if ec.graphql_document is None and ec.query:
+            self._parse_key = (ec.query, tuple(sorted(ec.parse_options.items())))
+            ec.graphql_document = document_cache(ec.schema._schema).parsed(self._parse_key)
+        yield
+
     def on_stream_result(self, result: Any) -> Iterator[None]:
         """Codes for each result a subscription (or a query over WebSocket) sends."""
         self._streamed = True
@@ -279,17 +381,31 @@ class QueryGuard(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         """Depth, aliases and cost, before graphql-core's own rules (which are skipped when these fail)."""
         ec = self.execution_context
+        key = None
         if self._refusal is not None:
             ec.pre_execution_errors = [self._refusal]
         elif ec.graphql_document is not None:
-            errors = check_limits(ec.schema._schema, ec.graphql_document, ec.variables, ec.operation_name, self.limits)
+            schema = ec.schema._schema
+            measured = document_cache(schema).measure(schema, ec.graphql_document, ec.query, ec.variables, ec.operation_name) if ec.query else None
+            errors = check_limits(schema, ec.graphql_document, ec.variables, ec.operation_name, self.limits, measured)
             if errors:
                 ec.pre_execution_errors = errors
-            elif not self._introspection_allowed():
-                from graphql.validation import NoSchemaIntrospectionCustomRule
+            else:
+                if not self._introspection_allowed():
+                    from graphql.validation import NoSchemaIntrospectionCustomRule
 
-                ec.validation_rules = (*ec.validation_rules, NoSchemaIntrospectionCustomRule)
+                    ec.validation_rules = (*ec.validation_rules, NoSchemaIntrospectionCustomRule)
+                if ec.query and ec.pre_execution_errors is None:
+                    key = (ec.query, tuple(ec.validation_rules))
+                    if document_cache(ec.schema._schema).valid(key):
+                        ec.pre_execution_errors = []  # validated before: Strawberry skips graphql-core's rules
+                        key = None
         yield
+        if key is not None and ec.pre_execution_errors == [] and ec.graphql_document is not None:
+            cache = document_cache(ec.schema._schema)
+            cache.remember_valid(key)
+            if self._parse_key is not None:
+                cache.remember_parsed(self._parse_key, ec.graphql_document)
 
     def request_id(self) -> str:
         """The request id of the operation, for log lines and masked errors."""
@@ -333,4 +449,4 @@ def _with(error: GraphQLError, message: str, extensions: dict[str, Any]) -> Grap
     return GraphQLError(message, nodes=error.nodes, source=error.source, positions=error.positions, path=error.path, extensions=extensions)
 
 
-__all__ = ["Limits", "QueryGuard", "check_limits", "measure_document"]
+__all__ = ["DocumentCache", "Limits", "QueryGuard", "check_limits", "document_cache", "measure_document"]

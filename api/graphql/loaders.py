@@ -4,8 +4,10 @@ When a query lists 20 accounts and, for each, its contacts, the 20 `contacts` re
 the `edges` loader for their page; the loader waits for the tick to end and sends one query for
 the 20 accounts (`graph.reads.Reads.edges`). Keys that differ in the edge spec or page arguments
 go in separate queries, so the number of store calls follows the shape of the query (its fields
-and arguments), never the size of its result. The loaders live in `RequestContext.extras`, so
-their caches last one request.
+and arguments), never the size of its result. A first page (no `after`) also gives each parent's
+number of edges (`Reads.edge_pages`), which primes the count loader, so `totalCount` next to a
+first page costs no query. The loaders live in `RequestContext.extras`, so their caches last one
+request.
 """
 
 from __future__ import annotations
@@ -65,9 +67,21 @@ class Loaders:
         for key in keys:
             groups[(key.spec, key.after, key.limit)].append(key.parent)
         order = list(groups)
-        results = await asyncio.gather(*(self.ctx.run(self.ctx.reads.edges, spec, groups[(spec, after, limit)], after, limit) for spec, after, limit in order))
+        results = await asyncio.gather(
+            *(self.ctx.run(self.ctx.reads.edge_pages, spec, groups[(spec, after, limit)], after, limit) for spec, after, limit in order)
+        )
         by_group = {group: result for group, result in zip(order, results, strict=True)}
-        return [by_group[(key.spec, key.after, key.limit)].get(key.parent, []) for key in keys]
+        # a first page comes with its list's size: a totalCount asked for later needs no query of its own
+        self.edge_counts.prime_many(
+            {
+                EdgeCountKey(spec, parent): result[parent][1] if parent in result else 0
+                for (spec, after, _), result in by_group.items()
+                if after is None
+                for parent in groups[(spec, after, _)]
+            }
+        )
+        empty: tuple[list[EdgeHit], int] = ([], 0)
+        return [by_group[(key.spec, key.after, key.limit)].get(key.parent, empty)[0] for key in keys]
 
     async def _load_edge_counts(self, keys: list[EdgeCountKey]) -> list[int]:
         groups: dict[EdgeSpec, list[str]] = defaultdict(list)
