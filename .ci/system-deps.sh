@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages khub's tests need, when missing: Java 17 + Maven (the embedded
-# Neo4j), tesseract with simplified Chinese (OCR), a CJK font (tests draw Chinese scans).
+# Neo4j), tesseract with simplified Chinese (OCR), a CJK font (tests draw Chinese scans),
+# Chromium (GraphiQL is rendered headless with the network cut).
 # Used by `make test` and `.ci/run`. Without root it only says what to install.
 set -euo pipefail
 need=()
@@ -10,6 +11,7 @@ command -v make >/dev/null 2>&1 || need+=(make)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 { command -v tesseract >/dev/null 2>&1 && tesseract --list-langs 2>/dev/null | grep chi_sim >/dev/null; } || need+=(tesseract-ocr tesseract-ocr-chi-sim)
 [ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || need+=(fonts-wqy-zenhei)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "khub needs these Debian packages: ${need[*]}" >&2
