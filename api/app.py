@@ -19,8 +19,8 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +124,20 @@ class ObserveMiddleware:
             metrics.latency.labels(method, route).observe(time.perf_counter() - started)
 
 
+@contextmanager
+def _data_dir_lock(data_dir: Path, name: str) -> Iterator[None]:
+    """An exclusive lock between the processes of one data directory (an flock on `.<name>.lock`)."""
+    import fcntl
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with (data_dir / f".{name}.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _ensure_initialised(store: Any) -> None:
     """Create constraints/indexes from the ontology and record its version on a new store (as `khub init`)."""
     store.sync_schema()
@@ -157,6 +171,20 @@ def _document_security(schema: dict[str, Any], purposes: tuple[str, ...]) -> Non
             )
 
 
+#: Set by `khub serve --no-embed` for the worker processes it starts (they build the app with `app_from_environment`).
+NO_EMBED_ENV = "KHUB_SERVE_NO_EMBED"
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one `khub serve --workers N` process (uvicorn's factory): settings from the
+    environment and `khub.toml`, the configured store opened at startup."""
+    import os
+
+    settings = Settings()
+    overrides = {"embed_documents": False} if os.environ.get(NO_EMBED_ENV) == "1" else {}
+    return create_app(settings, config=ServerConfig.from_settings(settings, **overrides))
+
+
 def create_app(settings: Settings | None = None, store: GraphStore | None = None, config: ServerConfig | None = None) -> FastAPI:
     """The khub HTTP application.
 
@@ -184,13 +212,16 @@ def create_app(settings: Settings | None = None, store: GraphStore | None = None
             from graph.factory import open_store
 
             def open_and_init() -> GraphStore:
-                opened = open_store(settings)
-                try:
-                    _ensure_initialised(opened)
-                except BaseException:
-                    opened.close()
-                    raise
-                return opened
+                # `khub serve --workers N` starts N of these at once: one at a time opens (and, on a
+                # new data directory, starts and initialises) the store, or two would create the same index
+                with _data_dir_lock(settings.data_dir, "store-init"):
+                    opened = open_store(settings)
+                    try:
+                        _ensure_initialised(opened)
+                    except BaseException:
+                        opened.close()
+                        raise
+                    return opened
 
             state.store = await anyio.to_thread.run_sync(open_and_init)
             state.owns_store = True

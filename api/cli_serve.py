@@ -37,6 +37,7 @@ def serve(
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
     no_embed: Annotated[bool, typer.Option("--no-embed", help="Ingest uploaded documents without embeddings (faster; no vector search on them).")] = False,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Server processes (one core each); rate limits and job threads are per process.")] = 1,
 ) -> None:
     """Serve REST (/v1), GraphQL (/graphql), /health, /ready, /metrics and /docs over HTTP."""
     import uvicorn
@@ -51,8 +52,17 @@ def serve(
             err.print("[yellow]no API key yet:[/] every request except /health, /ready and /metrics needs one (khub apikey create --name NAME --role ROLE)")
     except KhubError as exc:
         raise _fail(str(exc)) from exc
+    options = {"host": host, "port": port, "log_level": log_level, "proxy_headers": False, "server_header": False}
+    if workers > 1:
+        import os
+
+        from api.app import NO_EMBED_ENV
+
+        os.environ[NO_EMBED_ENV] = "1" if no_embed else "0"  # the worker processes inherit it
+        uvicorn.run("api.app:app_from_environment", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+        return
     config = ServerConfig.from_settings(settings, **({"embed_documents": False} if no_embed else {}))
-    uvicorn.run(create_app(settings, config=config), host=host, port=port, log_level=log_level, proxy_headers=False, server_header=False)
+    uvicorn.run(create_app(settings, config=config), **options)  # type: ignore[arg-type]
 
 
 def apikey_create(

@@ -9,11 +9,14 @@ server-side timeout, and writes are idempotent, so a client may simply retry.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
@@ -81,6 +84,37 @@ class ServerState:
     pipeline: Any = None
     #: set by create_app: whether the app opened the store (and so closes it)
     owns_store: bool = False
+
+    #: the ontology file the store was last switched to, with its modification time, and when that was checked
+    ontology_stamp: tuple[str, int] | None = None
+    ontology_checked: float = 0.0
+
+    def follow_ontology(self, every_seconds: float = 1.0) -> bool:
+        """Switch the store to the ontology another process applied (`applyOntology` in another
+        `khub serve` worker changed the data directory's active ontology file); looks at most once
+        every `every_seconds`. True when the store was switched."""
+        now = time.monotonic()
+        if self.store is None or now - self.ontology_checked < every_seconds:
+            return False
+        self.ontology_checked = now
+        from ontology.workspace import configured_schema_path
+
+        path = configured_schema_path(self.settings)
+        try:
+            stamp = (str(path), path.stat().st_mtime_ns)
+        except OSError:
+            return False
+        if self.ontology_stamp is None:  # first look: what the store was opened with
+            source = Path(self.store.ontology.source)
+            with contextlib.suppress(OSError):
+                self.ontology_stamp = (str(source), source.stat().st_mtime_ns)
+        if stamp == self.ontology_stamp:
+            return False
+        from ontology.model import load_ontology
+
+        self.ontology_stamp = stamp
+        self.store.use_ontology(load_ontology(path))
+        return True
 
     def submit_job(self, func: Callable[..., None], *args: Any) -> None:
         """Run a background job on the job thread."""

@@ -335,8 +335,10 @@ def check_purpose(state: Any, purpose: str | None) -> str:
 
 
 async def context_from_headers(state: Any, headers: Mapping[str, str], request_id: str, client: str = "-") -> RequestContext:
-    """Authenticate, rate-limit and check the purpose of a request given by its headers."""
+    """Authenticate, rate-limit and check the purpose of a request given by its headers (and let
+    the store follow an ontology another server process applied)."""
     principal = await authenticate_headers(state, headers, client)
+    state.follow_ontology()
     wait = state.limiter.take(principal.key_id)
     if wait is not None:
         raise rate_limited(wait, f"API key {principal.key_id}")

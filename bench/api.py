@@ -350,6 +350,11 @@ def serve(args: argparse.Namespace) -> None:
     from api.config import ServerConfig
     from graph.factory import open_store
 
+    if args.workers > 1:  # uvicorn's worker processes each build the app (worker_app) from the environment
+        os.environ[WORKER_ENV] = json.dumps({"store": args.store, "neo4j_uri": args.neo4j_uri, "data_dir": str(args.data_dir)})
+        options = {"host": "127.0.0.1", "port": args.port, "log_level": "warning", "access_log": False, "server_header": False, "proxy_headers": False}
+        uvicorn.run("bench.api:worker_app", factory=True, workers=args.workers, **options)  # type: ignore[arg-type]
+        return
     settings = _settings(args, args.data_dir)
     store = open_store(settings)
     app = mount_bare(create_app(settings, store, ServerConfig(rate_per_second=0, embed_documents=False)))
@@ -367,6 +372,20 @@ def serve(args: argparse.Namespace) -> None:
         store.close()
 
 
+WORKER_ENV = "KHUB_BENCH_API_SERVER"
+
+
+def worker_app() -> FastAPI:
+    """The app of one server worker process (`--workers N`): the configured store opened at startup, with the bare endpoint."""
+    from api.app import create_app
+    from api.config import ServerConfig
+
+    given = json.loads(os.environ[WORKER_ENV])
+    args = argparse.Namespace(store=given["store"], neo4j_uri=given["neo4j_uri"])
+    settings = _settings(args, Path(given["data_dir"]))
+    return mount_bare(create_app(settings, config=ServerConfig(rate_per_second=0, embed_documents=False)))
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -382,6 +401,8 @@ def server_process(args: argparse.Namespace, data_dir: Path, log_path: Path) -> 
         command += ["--neo4j-uri", args.neo4j_uri]
     if args.profile:
         command += ["--profile", str(args.profile)]
+    if args.workers > 1:
+        command += ["--workers", str(args.workers)]
     log = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -418,13 +439,24 @@ def store_server_pid(args: argparse.Namespace, data_dir: Path) -> int | None:
         return None
 
 
+def _stat_fields(pid: int | str) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far (Linux /proc)."""
+    """User + system CPU seconds so far of a process and its live children (uvicorn's workers) (Linux /proc)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        fields = _stat_fields(pid)
+        total = int(fields[11]) + int(fields[12])
     except (OSError, IndexError, ValueError):
         return float("nan")
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                child = _stat_fields(entry.name)
+                if int(child[1]) == pid:  # field 4 of stat: the parent's pid
+                    total += int(child[11]) + int(child[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 # ---------------------------------------------------------------------------- the clients
@@ -702,6 +734,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rebuild", action="store_true", help="build the world even when --data-dir has it")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data directory")
     parser.add_argument("--port", type=int, default=0, help="the server's port (default: a free one)")
+    parser.add_argument("--workers", type=int, default=1, help="server processes (uvicorn workers, as khub serve --workers)")
     parser.add_argument("--profile", type=Path, help="cProfile the server process into this file (slows it: figures not comparable)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)  # the server process

@@ -149,3 +149,17 @@ def test_a_replaced_intent_needs_a_higher_version_and_a_draft_can_be_dropped(api
     assert newer["addIntentDefinition"]["ok"], newer
     assert data(api, "mutation { discardOntologyDraft }")["discardOntologyDraft"] is True
     assert data(api, "mutation { discardOntologyDraft }")["discardOntologyDraft"] is False
+
+
+def test_a_server_follows_an_ontology_another_process_applied(api, store) -> None:
+    from ontology.workspace import OntologyWorkspace, PropertySpec
+
+    data(api, "{ me { role } }")  # the server has looked at its ontology once
+    other = OntologyWorkspace.for_settings(api.settings)  # as another `khub serve` worker would, on the same data directory
+    other.add_node_type("Kiosk", "other-worker", properties=[PropertySpec("screen_inches", "float")])
+    other.promote_draft("other-worker", {})
+    assert "Kiosk" not in store.ontology.node_types
+    api.app.state.khub.ontology_checked = 0.0  # (it looks at most once a second)
+    seen = data(api, "{ ontology { version types { name typed } } }")["ontology"]
+    assert "Kiosk" in store.ontology.node_types and {"name": "Kiosk", "typed": True} in seen["types"]
+    assert data(api, '{ kiosks { totalCount } kiosk(id: "k-1") { id } }') == {"kiosks": {"totalCount": 0}, "kiosk": None}
