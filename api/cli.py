@@ -379,6 +379,14 @@ def demo() -> None:
                 console.print(f"  - {line}")
             for result in log.results.get(intent.intent_id, []):
                 console.print(f"  → {result.kind} {result.status}: {result.detail}")
+        stored = store.get_many([NodeRef("Intent", i.intent_id) for i in report.fired], props=["purposes", "purpose_notes"])
+        for intent in report.fired:
+            node = stored.get(NodeRef("Intent", intent.intent_id))
+            notes = (node.props.get("purpose_notes") or "") if node else ""
+            if notes:  # consent: a purpose the intent may not serve, and why
+                console.print(f"[bold]{intent.intent_id}[/] serves {', '.join(node.props.get('purposes') or []) or 'no purpose'}; suppressed for:")
+                for line in notes.splitlines():
+                    console.print(f"  - {line}", markup=False)
 
 
 # ---------------------------------------------------------------------------- intents

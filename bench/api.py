@@ -79,7 +79,7 @@ TARGET_P99_MS = 100.0
 TARGET_OVERHEAD = 1.5
 NODES_PER_ACCOUNT = 15.58  # the generated world, measured at 1k and 10k accounts (docs/quality.md)
 WORLD_MARKER = "bench-api-world.json"
-PURPOSE = "sales"
+PURPOSE = "service"  # a service desk's 360: the service contract covers the people's data; intents serving service
 BARE_PATH = "/bench/account360"
 
 #: The account 360 of docs/api-graphql.md (account, people with their decision roles, devices, top intents with evidence).

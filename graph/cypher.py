@@ -130,6 +130,18 @@ def light(var: str, heavy: Sequence[str]) -> str:
     return f"{var} {{.*, {', '.join(f'{quote(h)}: null' for h in heavy)}}}"
 
 
+def subject_consents(label: str) -> str:
+    """The consents of the subjects of `label` (already quoted) with ids `$ids` for the purpose
+    `$purpose` (a Purpose node's id or name), each with the ids of the data categories it covers."""
+    return (
+        f"MATCH (s:{label})-[g:GAVE_CONSENT]->(c:Consent)-[:FOR_PURPOSE]->(p:Purpose) "
+        f"WHERE s.{NODE_KEY} IN $ids AND (p.{NODE_KEY} = $purpose OR p.name = $purpose) AND (g.valid_to IS NULL OR g.valid_to > $now) "
+        "OPTIONAL MATCH (c)-[:COVERS]->(d:DataCategory) "
+        f"RETURN s.{NODE_KEY} AS sid, c.{NODE_KEY} AS cid, c.consent_status AS status, c.legal_basis AS basis, c.granted_at AS granted, "
+        f"c.expires_at AS expires, c.revoked_at AS revoked, collect(d.{NODE_KEY}) AS categories"
+    )
+
+
 def get_node(label: str) -> str:
     """One node's properties by key."""
     return f"MATCH (n:{quote(label)} {{{NODE_KEY}: $id}}) RETURN properties(n) AS props"

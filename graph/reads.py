@@ -21,17 +21,19 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from graph import cypher
+from graph.consent import FREE_CATEGORY, SUBJECT_LABELS, Decision, subject_decisions
 from graph.dialect import quote
 from graph.store import Edge, GraphStore, Hit, Node, NodeRef, Path, Subgraph
 from graph.text_index import shadow_name
 from graph.values import ValueRejected, normalise_value, now_iso
-from ontology.errors import OntologyViolation, QueryRefused
+from ontology.errors import ConsentDenied, OntologyViolation, QueryRefused
 from ontology.model import NODE_KEY, Ontology, Property
+from ontology.purposes import Purpose, PurposeCatalogue, default_purposes
 
 Direction = Literal["out", "in", "both"]
 Op = Literal["eq", "ne", "in", "contains", "gte", "gt", "lte", "lt", "exists"]
@@ -118,15 +120,95 @@ def _visible(props: dict[str, Any], vectors: frozenset[str]) -> dict[str, Any]:
 
 
 class Reads:
-    """The API's reads on one store, on behalf of one declared purpose."""
+    """The API's reads on one store, on behalf of one declared purpose.
 
-    def __init__(self, store: GraphStore, purpose: str, timeout: float = READ_TIMEOUT):
+    Consent: the properties of a data subject (`graph.consent.SUBJECT_LABELS`) whose privacy
+    category the purpose may not use for that subject (`graph.consent.decide`) are left out of
+    every node a read returns (`withheld` says which and why). Filtering or sorting subjects on a
+    category the purpose may only use with each person's consent is refused (`ConsentDenied`):
+    the answer would reveal it for those who gave none. On a category the purpose uses by
+    legitimate interest, a person who objected does not match a filter on it (a page leaves them
+    out; `node_count` still counts them). The Cypher passthrough is not filtered yet.
+    """
+
+    def __init__(self, store: GraphStore, purpose: str, timeout: float = READ_TIMEOUT, purposes: PurposeCatalogue | None = None):
         self.store = store
         self.purpose = purpose
         self.timeout = timeout
         self.ontology: Ontology = store.ontology
         self._vectors = frozenset(p.name for _, p in self.ontology.vector_properties())
         self._heavy = sorted(self._vectors | {shadow_name(p.name) for _, p in self.ontology.fulltext_properties()})
+        catalogue = purposes or default_purposes()
+        #: the declared purpose's defaults (an unknown purpose has none: only `none` data and consents)
+        self.purpose_spec = catalogue.purposes.get(purpose) or Purpose(purpose, "", "")
+        self._decisions: dict[NodeRef, Decision] = {}
+        self.withheld: dict[NodeRef, dict[str, str]] = {}
+
+    # ------------------------------------------------------------------ consent
+    def _subject_categories(self, label: str) -> set[str]:
+        return {p.privacy.value for p in self.ontology.node_types[label].properties.values()} - {FREE_CATEGORY}
+
+    def decisions(self, refs: Sequence[NodeRef]) -> dict[NodeRef, Decision]:
+        """What the purpose may use of each subject in `refs` (kept for the request)."""
+        missing = [r for r in refs if r not in self._decisions]
+        if missing:
+            self._decisions.update(subject_decisions(self.store, self.purpose_spec, missing, now_iso(), self._subject_categories, self.timeout))
+        return {ref: self._decisions[ref] for ref in refs if ref in self._decisions}
+
+    def _guard(self, nodes: Iterable[Node]) -> None:
+        """Leave out of subjects' nodes the properties the purpose may not use (in place)."""
+        subjects = [n for n in nodes if n.label in SUBJECT_LABELS]
+        if not subjects:
+            return
+        decided = self.decisions([NodeRef(n.label, n.id) for n in subjects])
+        for node in subjects:
+            decision = decided.get(NodeRef(node.label, node.id))
+            if decision is None:
+                continue
+            spec = self.ontology.node_types[node.label].properties
+            for name in [k for k in node.props if k in spec and not decision.allows(spec[k].privacy.value)]:
+                del node.props[name]
+                self.withheld.setdefault(NodeRef(node.label, node.id), {})[name] = decision.reasons.get(spec[name].privacy.value, "no consent")
+
+    def _guard_hits(self, hits: list[Hit], label: str, text: str) -> list[Hit]:
+        """Full-text hits on subjects, masked; a subject whose only matching text was withheld is dropped
+        (else the hit itself would reveal the withheld value)."""
+        self._guard(h.node for h in hits)
+        if label not in SUBJECT_LABELS:
+            return hits
+        spec = self.ontology.node_types[label].properties
+        words = [w for w in re.findall(r"\w+", text.lower()) if w]
+        kept = []
+        for hit in hits:
+            searchable = " ".join(str(v).lower() for k, v in hit.node.props.items() if k in spec and spec[k].fulltext)
+            if not words or any(w in searchable for w in words) or not self.withheld.get(hit.node.ref):
+                kept.append(hit)
+        return kept
+
+    def _serves(self, var: str, label: str | None, params: dict[str, Any]) -> str:
+        """The condition that an Intent node (`var`, of `label`, None: any label) serves the purpose
+        (`Intent.purposes`): an intent is not shown to a purpose it may not serve. Empty when `label` is
+        another type."""
+        if label not in (None, "Intent"):
+            return ""
+        params["serves"] = self.purpose
+        test = f"$serves IN coalesce({var}.purposes, [])"
+        return test if label == "Intent" else f"(labels({var})[0] <> 'Intent' OR {test})"
+
+    def _drop_unserved(self, nodes: Iterable[Node]) -> set[NodeRef]:
+        """The Intent nodes among `nodes` that do not serve the purpose."""
+        return {n.ref for n in nodes if n.label == "Intent" and self.purpose not in (n.props.get("purposes") or [])}
+
+    def _check_usable(self, label: str | None, prop: Property | None, what: str) -> None:
+        """Refuse to filter or sort subjects on a category the purpose cannot use for everyone."""
+        if label not in SUBJECT_LABELS or prop is None or prop.privacy.value == FREE_CATEGORY:
+            return
+        basis = self.purpose_spec.default_basis().get(prop.privacy.value)
+        if basis is None:
+            raise ConsentDenied(
+                f"{what} on {label}.{prop.name} ({prop.privacy.value} data) is refused for the purpose {self.purpose}: "
+                "it needs each person's consent, and the answer would reveal it for those who gave none"
+            )
 
     # ------------------------------------------------------------------ the door
     def _rows(self, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -183,6 +265,8 @@ class Reads:
             if cond.op not in OPS:
                 raise OntologyViolation(f"unknown filter operator {cond.op!r}")
             prop = self._property(label, cond.prop, edge_type)
+            if edge_type is None:
+                self._check_usable(label, prop, "filtering")
             key = f"{prefix}{i}"
             ref = f"{var}.{quote(cond.prop)}"
             multivalued = prop is not None and prop.multivalued
@@ -237,12 +321,19 @@ class Reads:
             return {}
         query = f"MATCH (n:{quote(label)}) WHERE n.{NODE_KEY} IN $ids RETURN {cypher.light('n', self._heavy)} AS props"
         rows = self._rows(query, {"ids": list(dict.fromkeys(ids))})
-        return {str(r["props"][NODE_KEY]): self._node(label, r["props"]) for r in rows}
+        found = {str(r["props"][NODE_KEY]): self._node(label, r["props"]) for r in rows}
+        unserved = self._drop_unserved(found.values())
+        found = {k: v for k, v in found.items() if v.ref not in unserved}
+        self._guard(found.values())
+        return found
 
     def _node_match(self, label: str, where: Sequence[Condition], related: Sequence[Related], params: dict[str, Any]) -> list[str]:
         self.ontology.node_type(label)
         lines = [f"MATCH (n:{quote(label)})"]
         conds = self._conditions("n", label, where, params, "w")
+        serves = self._serves("n", label, params)
+        if serves:
+            conds.append(serves)
         if conds:
             lines.append("WHERE " + " AND ".join(conds))
         params["now"] = now_iso()
@@ -269,6 +360,7 @@ class Reads:
         params: dict[str, Any] = {"limit": int(limit)}
         lines = self._node_match(label, where, related, params)
         prop = self._property(label, sort.prop) if sort.prop else None
+        self._check_usable(label, prop, "sorting")
         params["sort_default"] = self._sort_default(prop)
         sort_expr = f"coalesce(n.{quote(sort.prop)}, $sort_default)" if sort.prop else f"n.{NODE_KEY}"
         lines.append(f"WITH n, {sort_expr} AS sk, n.{NODE_KEY} AS tk")
@@ -277,7 +369,11 @@ class Reads:
             lines.append(f"WHERE {keyset}")
         lines.append(f"RETURN sk, tk, {cypher.light('n', self._heavy)} AS props ORDER BY sk {'DESC' if sort.desc else 'ASC'}, tk LIMIT $limit")
         rows = self._rows("\n".join(lines), params)
-        return [NodeHit(self._node(label, r["props"]), (r["sk"], str(r["tk"]))) for r in rows]
+        hits = [NodeHit(self._node(label, r["props"]), (r["sk"], str(r["tk"]))) for r in rows]
+        self._guard(h.node for h in hits)
+        filtered = {c.prop for c in where}
+        # a subject whose filtered property is withheld (an objection) does not match: it has no such value for this purpose
+        return [h for h in hits if not filtered & set(self.withheld.get(h.node.ref, {}))]
 
     def node_count(self, label: str, where: Sequence[Condition] = (), related: Sequence[Related] = ()) -> int:
         """How many nodes of `label` match `where` (and `related`)."""
@@ -300,6 +396,7 @@ class Reads:
         conds = [f"n.{NODE_KEY} IN $ids"]
         conds.append(self._time("r", spec.as_of, spec.include_ended, params))
         conds += self._conditions("m", spec.far_label, spec.far_where, params, "fw")
+        conds.append(self._serves("m", spec.far_label, params))
         conds += self._conditions("r", None, spec.edge_where, params, "ew", spec.edge_type) if spec.edge_type else []
         if spec.edge_where and not spec.edge_type:
             raise OntologyViolation("conditions on an edge need its edge type")
@@ -321,6 +418,8 @@ class Reads:
         sort = spec.sort
         if sort.prop:
             prop = self._property(None if sort.on_edge else spec.far_label, sort.prop, spec.edge_type if sort.on_edge else None)
+            if not sort.on_edge:
+                self._check_usable(spec.far_label, prop, "sorting")
             params["sort_default"] = self._sort_default(prop)
             sort_expr = f"coalesce({'r' if sort.on_edge else 'm'}.{quote(sort.prop)}, $sort_default)"
         else:
@@ -343,6 +442,7 @@ class Reads:
                 src, dst = (parent, far.ref) if outgoing else (far.ref, parent)
                 hits.append(EdgeHit(self._edge(type_, src, dst, props), far, bool(outgoing), (sk, str(tk))))
             out[parent.id] = (hits, int(row["total"]))
+        self._guard(h.node for hits, _ in out.values() for h in hits)
         return out
 
     def edge_counts(self, spec: EdgeSpec, ids: Sequence[str]) -> dict[str, int]:
@@ -374,7 +474,7 @@ class Reads:
             conds.append("sk < $until")
         return [
             f"MATCH (s:{quote(ref.label)} {{{NODE_KEY}: $id}})-[r]-(m)",
-            "WHERE labels(m)[0] IN $labels AND (r.valid_to IS NULL OR r.valid_to > $now)",
+            f"WHERE labels(m)[0] IN $labels AND (r.valid_to IS NULL OR r.valid_to > $now) AND {self._serves('m', None, params)}",
             "WITH m, collect(DISTINCT type(r)) AS via",
             f"WITH m, via, {at} AS sk, labels(m)[0] + ':' + m.{NODE_KEY} AS tk",
             "WHERE " + " AND ".join(conds),
@@ -398,7 +498,9 @@ class Reads:
             lines.append(f"WITH m, via, sk, tk WHERE {keyset}")
         lines.append(f"RETURN sk, tk, via, labels(m)[0] AS label, {cypher.light('m', self._heavy)} AS props ORDER BY sk DESC, tk LIMIT $limit")
         rows = self._rows("\n".join(lines), params)
-        return [NodeHit(self._node(r["label"], r["props"]), (r["sk"], str(r["tk"])), tuple(sorted(r["via"]))) for r in rows]
+        hits = [NodeHit(self._node(r["label"], r["props"]), (r["sk"], str(r["tk"])), tuple(sorted(r["via"]))) for r in rows]
+        self._guard(h.node for h in hits)
+        return hits
 
     def timeline_count(self, ref: NodeRef, times: dict[str, Sequence[str]], since: str | None = None, until: str | None = None) -> int:
         """How many items `timeline` has in all."""
@@ -414,23 +516,41 @@ class Reads:
         node = self.store.get(ref)
         if node is None:
             return None
-        return Node(node.label, node.id, _visible(node.props, self._vectors))
+        found = Node(node.label, node.id, _visible(node.props, self._vectors))
+        if self._drop_unserved([found]):
+            return None
+        self._guard([found])
+        return found
 
     def neighbourhood(self, ref: NodeRef, hops: int, labels: Sequence[str] | None, edge_types: Sequence[str] | None, as_of: str | None, limit: int) -> Subgraph:
         """`GraphStore.neighbourhood` for this purpose."""
-        return self.store.neighbourhood(ref, hops=hops, labels=labels, edge_types=edge_types, as_of=as_of, limit=limit)
+        found = self.store.neighbourhood(ref, hops=hops, labels=labels, edge_types=edge_types, as_of=as_of, limit=limit)
+        unserved = self._drop_unserved(found.nodes)
+        if unserved:
+            found = Subgraph([n for n in found.nodes if n.ref not in unserved], [e for e in found.edges if e.src not in unserved and e.dst not in unserved])
+        self._guard(found.nodes)
+        return found
 
     def paths(self, a: NodeRef, b: NodeRef, max_length: int, edge_types: Sequence[str] | None, as_of: str | None, limit: int) -> list[Path]:
         """`GraphStore.paths` for this purpose."""
-        return self.store.paths(a, b, max_length=max_length, edge_types=edge_types, as_of=as_of, limit=limit)
+        found = self.store.paths(a, b, max_length=max_length, edge_types=edge_types, as_of=as_of, limit=limit)
+        found = [p for p in found if not self._drop_unserved(p.nodes)]
+        self._guard(n for path in found for n in path.nodes)
+        return found
 
     def fulltext_search(self, label: str, text: str, k: int) -> list[Hit]:
-        """`GraphStore.fulltext_search` for this purpose."""
-        return self.store.fulltext_search(label, text, k=k)
+        """`GraphStore.fulltext_search` for this purpose (a subject is found only by what the purpose may use of it)."""
+        hits = self.store.fulltext_search(label, text, k=k)
+        unserved = self._drop_unserved(h.node for h in hits)
+        return self._guard_hits([h for h in hits if h.node.ref not in unserved], label, text)
 
     def vector_search(self, label: str, vector: Sequence[float], k: int) -> list[Hit]:
         """`GraphStore.vector_search` for this purpose."""
-        return self.store.vector_search(label, vector, k=k)
+        hits = self.store.vector_search(label, vector, k=k)
+        unserved = self._drop_unserved(h.node for h in hits)
+        hits = [h for h in hits if h.node.ref not in unserved]
+        self._guard(h.node for h in hits)
+        return hits
 
     def passthrough(self, query: str, params: dict[str, Any], timeout: float) -> list[dict[str, Any]]:
         """A caller's read-only Cypher (the analyst's `cypher` query) for this purpose."""
@@ -458,13 +578,14 @@ class Reads:
             params["far"] = list(far_labels)
             far = " AND labels(m)[0] IN $far"
         time = self._time("r", None, False, params)
+        serves = self._serves("m", None, params)
         branches = []
         for i, (label, ids) in enumerate(sorted(by_label.items())):
             params[f"ids{i}"], params[f"label{i}"] = ids, label
             branches.append(
                 "\n".join(
                     [
-                        f"MATCH (n:{quote(label)})-[r]-(m) WHERE n.{NODE_KEY} IN $ids{i} AND {time}{far}",
+                        f"MATCH (n:{quote(label)})-[r]-(m) WHERE n.{NODE_KEY} IN $ids{i} AND {time}{far} AND {serves}",
                         "WITH DISTINCT n, m",
                         f"WITH n, m, labels(m)[0] AS ml ORDER BY n.{NODE_KEY}, ml, m.{NODE_KEY}",
                         f"WITH n.{NODE_KEY} AS id, collect(m) AS ms",
@@ -476,6 +597,7 @@ class Reads:
         out: dict[NodeRef, list[Node]] = {}
         for row in self._rows("\nUNION ALL\n".join(branches), params):
             out.setdefault(NodeRef(str(row["label"]), str(row["id"])), []).append(self._node(str(row["far_label"]), row["props"]))
+        self._guard(n for nodes in out.values() for n in nodes)
         return out
 
 

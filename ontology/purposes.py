@@ -23,13 +23,27 @@ _NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 LANGUAGES = ("en", "zh")
 
 
+#: Legal bases a purpose may rest on without a data subject's own consent.
+DEFAULT_BASES = ("contract", "legal_obligation", "legitimate_interest")
+#: The bases a person's refusal or revocation overrides (an objection); contract and legal obligation stand.
+OBJECTABLE_BASES = frozenset({"legitimate_interest"})
+#: Categories a purpose can use by default (not `none`: always usable; not `sensitive`: consent only).
+DEFAULT_CATEGORIES = ("identity", "contact", "location", "behavioural", "financial")
+
+
 @dataclass(frozen=True)
 class Purpose:
-    """One declared purpose of data use, with its description in English and Chinese."""
+    """One declared purpose of data use, with its description in English and Chinese, and the
+    privacy categories it may use without a person's consent, by legal basis."""
 
     name: str
     description_en: str
     description_zh: str
+    basis: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def default_basis(self) -> dict[str, str]:
+        """Category -> the legal basis this purpose uses it on without consent."""
+        return {category: basis for basis, categories in self.basis for category in categories}
 
 
 @dataclass(frozen=True)
@@ -76,12 +90,39 @@ def load_purposes(path: Path = PURPOSES_FILE) -> PurposeCatalogue:
                 issues.append(SchemaIssue(str(path), line, f"{name}.{lang}", f"a purpose needs a description in {lang}"))
             texts[lang] = str(text or "").strip()
         for key in spec:
-            if key not in LANGUAGES:
-                issues.append(SchemaIssue(str(path), line_of(lines, (*where, str(key))), f"{name}.{key}", f"unknown key (known: {', '.join(LANGUAGES)})"))
-        purposes[str(name)] = Purpose(str(name), texts["en"], texts["zh"])
+            if key not in (*LANGUAGES, "basis"):
+                known = ", ".join((*LANGUAGES, "basis"))
+                issues.append(SchemaIssue(str(path), line_of(lines, (*where, str(key))), f"{name}.{key}", f"unknown key (known: {known})"))
+        basis = _basis(spec.get("basis"), str(path), lines, (*where, "basis"), issues)
+        purposes[str(name)] = Purpose(str(name), texts["en"], texts["zh"], basis)
     if issues:
         raise SchemaInvalid(issues)
     return PurposeCatalogue(purposes, str(path))
+
+
+def _basis(raw: object, path: str, lines: dict, where: tuple[str, ...], issues: list[SchemaIssue]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """A purpose's `basis` mapping (legal basis -> categories), checked; problems go to `issues`."""
+    if raw is None:
+        return ()
+    element = ".".join(where[1:])
+    if not isinstance(raw, Mapping):
+        issues.append(SchemaIssue(path, line_of(lines, where), element, f"expected a mapping of legal basis ({', '.join(DEFAULT_BASES)}) to categories"))
+        return ()
+    out, seen = [], set()
+    for basis, categories in raw.items():
+        at = line_of(lines, (*where, str(basis)))
+        if basis not in DEFAULT_BASES:
+            issues.append(SchemaIssue(path, at, f"{element}.{basis}", f"a default basis is one of {', '.join(DEFAULT_BASES)} (consent is given per person)"))
+            continue
+        if not isinstance(categories, list) or not all(c in DEFAULT_CATEGORIES for c in categories):
+            issues.append(SchemaIssue(path, at, f"{element}.{basis}", f"expected a list of categories among {', '.join(DEFAULT_CATEGORIES)}"))
+            continue
+        twice = sorted(seen & set(categories))
+        if twice:
+            issues.append(SchemaIssue(path, at, f"{element}.{basis}", f"{', '.join(twice)} already has another basis"))
+        seen |= set(categories)
+        out.append((str(basis), tuple(str(c) for c in categories)))
+    return tuple(out)
 
 
 @lru_cache(maxsize=4)

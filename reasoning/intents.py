@@ -30,6 +30,7 @@ from graph.values import normalise_datetime
 from ontology.intents import IntentDefinition, Signal, default_intents, load_semantic_background
 from reasoning import scoring
 from reasoning.calibration import Calibration
+from reasoning.purposes import purpose_verdicts
 
 ENGINE = "khub.reasoning/1"
 #: A semantic match is compared with the mean similarity of this many nearest background sentences.
@@ -276,6 +277,7 @@ class IntentEngine:
         edges: list[EdgeRecord] = []
         evidence_of: dict[NodeRef, set[NodeRef]] = {}
         out: list[str] = []
+        verdicts = purpose_verdicts(self.store, [r for r in results if r.fires], now)
         for result in results:
             ref = NodeRef("Intent", result.intent_id)
             old_status = statuses.get(result.intent_id)
@@ -300,7 +302,8 @@ class IntentEngine:
                 "calibrated_score": self.calibration.apply(definition.id, result.score),
                 "intent_status": status,
                 "last_seen": now,
-                "purposes": list(definition.purposes),
+                "purposes": verdicts[result.intent_id].served,
+                "purpose_notes": "\n".join(verdicts[result.intent_id].notes),
                 "explanation": "\n".join(result.explanation()),
                 "score_history": [f"{now}={result.score:.4f}"],
             }
@@ -329,6 +332,11 @@ class IntentEngine:
             for rejected in written.rejected:
                 owner = next((r.intent_id for r in results if f"Intent:{r.intent_id})" in f"{rejected.item})"), None)
                 report.warnings.append(f"{owner}: {rejected.item}: {rejected.reason}" if owner else f"{rejected.item}: {rejected.reason}")
+        for result in results:  # lists are unioned on upsert: take out the purposes no longer served
+            verdict = verdicts.get(result.intent_id)
+            if verdict is not None and len(verdict.served) < len(result.definition.purposes):
+                withheld = [p for p in result.definition.purposes if p not in verdict.served]
+                self.store.remove_list_values(NodeRef("Intent", result.intent_id), "purposes", withheld)
         self._close_stale_evidence(evidence_of, now)
         return out
 

@@ -595,6 +595,7 @@ class Intent(Node):
     feedback_by = prop("feedback_by", str)
     feedback_score = prop("feedback_score", float)
     feedback_reason = prop("feedback_reason", str)
+    purpose_notes = prop("purpose_notes", str)
     subject = rel_one(_spec("Intent", "OF", "out"), "Node", "What the intent is about (an account, contact or device).")
     tasks = rel_list(_spec("Intent", "TRIGGERED", "out", "Task"), "Task", "Tasks it triggered.")
 

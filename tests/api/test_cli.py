@@ -58,6 +58,9 @@ def test_demo_query_show_path_and_search(khub_env: Path):
     ):
         assert f"why intent-{intent}" in out, intent
     assert out.count("→ task done") >= 9
+    # consent: Li Ming revoked marketing, so his web views do not count for it
+    assert "intent-replacement_anxiety-dev-us900-0142 serves service; suppressed for:" in out
+    assert "marketing: 2 piece(s) of evidence withheld (Contact:li-ming: revoked consent consent-li-ming-marketing)" in out
     assert not any(quiet in out for quiet in ("student-he-lin", "gulf-star-retail", "dev-ex200-0815", "dev-us900-0377"))
     code, out = run("query", "MATCH (c:Contact)-[:WORKS_AT]->(a:Account {id: $a}) RETURN c.id AS id ORDER BY id", "-p", "a=renji-hospital", "--json")
     assert code == 0, out

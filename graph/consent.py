@@ -1,0 +1,167 @@
+"""Purpose-bound consent: which privacy categories of a data subject a purpose may use.
+
+A purpose (`ontology/purposes.yaml`) may use some categories of everyone's data without asking,
+on a legal basis (contract, legal obligation, legitimate interest); everything else needs the
+person's own consent for that purpose. A person's Consent nodes (`(subject)-[:GAVE_CONSENT]->
+(:Consent)-[:FOR_PURPOSE]->(:Purpose)`, `-[:COVERS]->(:DataCategory)`) change that:
+
+- a consent `granted` (not revoked, not expired) adds the categories it covers;
+- a consent `refused` or `revoked` (or with `revoked_at` set) takes away the categories it covers,
+  also those the purpose used on legitimate interest (an objection), but not those it uses on a
+  contract or a legal obligation;
+- for one category the person's latest word wins (a grant after a revocation gives it back); on
+  the same moment, or without dates, the refusal wins.
+
+`none` data is always usable. `decide()` is pure; `subject_decisions()` fetches the consents of
+many subjects (one query per label) and decides for each. `graph.reads.Reads` masks what the
+decision leaves out of every node a read returns, so every read of the API (GraphQL, REST) obeys
+it; the intent engine (`reasoning.purposes`) scores each purpose on the evidence it may use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from graph import cypher
+from graph.dialect import quote
+from graph.store import GraphStore, NodeRef
+from graph.values import ValueRejected, normalise_datetime
+from ontology.purposes import OBJECTABLE_BASES, Purpose
+
+#: Node types that are data subjects: their own properties are masked by their consents.
+SUBJECT_LABELS = ("Contact", "Account")
+#: Always usable.
+FREE_CATEGORY = "none"
+REFUSALS = frozenset({"refused", "revoked"})
+
+
+@dataclass(frozen=True)
+class ConsentRecord:
+    """One Consent node of a subject for the purpose asked about, with the categories it covers."""
+
+    consent_id: str
+    status: str | None
+    legal_basis: str | None
+    categories: tuple[str, ...]
+    granted_at: str | None = None
+    expires_at: str | None = None
+    revoked_at: str | None = None
+
+    @staticmethod
+    def of_row(row: dict[str, Any]) -> ConsentRecord:
+        """A record from a row of `Reads` consent query."""
+        return ConsentRecord(
+            consent_id=str(row.get("cid")),
+            status=row.get("status"),
+            legal_basis=row.get("basis"),
+            categories=tuple(sorted(str(c) for c in row.get("categories") or [] if c is not None)),
+            granted_at=row.get("granted"),
+            expires_at=row.get("expires"),
+            revoked_at=row.get("revoked"),
+        )
+
+    def refuses(self, now: str) -> bool:
+        """True when this consent says no (refused, revoked, or revoked_at in the past)."""
+        return self.status in REFUSALS or (self.revoked_at is not None and _before(self.revoked_at, now))
+
+    def grants(self, now: str) -> bool:
+        """True when this consent says yes now (granted, not revoked, not expired)."""
+        if self.refuses(now) or self.status not in (None, "granted"):
+            return False
+        return self.expires_at is None or not _before(self.expires_at, now)
+
+
+@dataclass
+class Decision:
+    """What one purpose may use of one subject, and why."""
+
+    purpose: str
+    allowed: set[str] = field(default_factory=lambda: {FREE_CATEGORY})
+    #: category -> why it is allowed or withheld ("contract", "consent <id>", "revoked consent <id>", "no consent")
+    reasons: dict[str, str] = field(default_factory=dict)
+
+    def allows(self, category: str) -> bool:
+        """True when data of `category` may be used for the purpose."""
+        return category in self.allowed
+
+
+def subject_decisions(
+    store: GraphStore, purpose: Purpose, refs: Iterable[NodeRef], now: str, categories_of: Callable[[str], set[str]], timeout: float = 10.0
+) -> dict[NodeRef, Decision]:
+    """The decisions for `purpose` on the subjects among `refs` (other labels are left out): one
+    query per label for their consents, none when the purpose's defaults decide every category
+    of the label whatever a person said. `categories_of(label)`: the categories to decide on."""
+    wanted: dict[str, list[str]] = {}
+    for ref in refs:
+        if ref.label in SUBJECT_LABELS and ref.label in store.ontology.node_types:
+            wanted.setdefault(ref.label, [])
+            if ref.id not in wanted[ref.label]:
+                wanted[ref.label].append(ref.id)
+    default = purpose.default_basis()
+    out: dict[NodeRef, Decision] = {}
+    for label, ids in wanted.items():
+        categories = categories_of(label)
+        records: dict[str, list[ConsentRecord]] = {}
+        if any(default.get(c) in (None, *OBJECTABLE_BASES) for c in categories):
+            rows = store.read_query(cypher.subject_consents(quote(label)), {"ids": ids, "purpose": purpose.name, "now": now}, timeout)
+            for row in rows:
+                records.setdefault(str(row["sid"]), []).append(ConsentRecord.of_row(row))
+        for subject_id in ids:
+            out[NodeRef(label, subject_id)] = decide(purpose, records.get(subject_id, []), now, categories)
+    return out
+
+
+def _normal(moment: Any) -> str:
+    try:
+        return normalise_datetime(moment) if moment else ""
+    except ValueRejected:
+        return ""
+
+
+def _before(moment: Any, now: str) -> bool:
+    try:
+        return normalise_datetime(moment) <= now
+    except ValueRejected:
+        return False
+
+
+def decide(purpose: Purpose, records: Iterable[ConsentRecord], now: str, categories: Iterable[str]) -> Decision:
+    """The categories of one subject that `purpose` may use at `now` (ISO-8601, UTC), given the
+    subject's consents for that purpose; `categories` are those to decide on (besides `none`)."""
+    decision = Decision(purpose.name)
+    default = purpose.default_basis()
+    records = list(records)
+    latest: dict[str, tuple[str, int, str, bool]] = {}  # category -> (when, refusal first on a tie, reason, grants)
+    for record in records:
+        if record.refuses(now):
+            when, grants, why = record.revoked_at or record.granted_at or "", False, f"{record.status or 'revoked'} consent {record.consent_id}"
+        elif record.grants(now):
+            when, grants, why = record.granted_at or "", True, f"consent {record.consent_id}"
+        else:
+            continue
+        stamp = (_normal(when), 0 if grants else 1, why, grants)
+        for category in record.categories:
+            if category not in latest or stamp[:2] > latest[category][:2]:
+                latest[category] = stamp
+    refused = {c: v[2] for c, v in latest.items() if not v[3]}
+    granted = {c: v[2] for c, v in latest.items() if v[3]}
+    for category in categories:
+        if category == FREE_CATEGORY:
+            continue
+        basis = default.get(category)
+        if basis is not None and basis not in OBJECTABLE_BASES:
+            decision.allowed.add(category)
+            decision.reasons[category] = basis
+        elif category in refused:
+            decision.reasons[category] = refused[category]
+        elif category in granted:
+            decision.allowed.add(category)
+            decision.reasons[category] = granted[category]
+        elif basis is not None:
+            decision.allowed.add(category)
+            decision.reasons[category] = basis
+        else:
+            decision.reasons[category] = "no consent"
+    return decision

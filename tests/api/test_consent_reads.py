@@ -1,0 +1,80 @@
+"""Every API read obeys the purpose: a person's data is returned only when the declared purpose
+has a legal basis for it (ontology/purposes.yaml) or the person's consent, on both stores, on the
+demo world (Wang Fang consented to marketing, Li Ming revoked it, Zhang Wei objected to sales)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from graph.cypher_store import CypherGraphStore
+from tests.api.test_graphql import Gql, backend, codes, world  # noqa: F401 - the demo world fixtures (module scope, per backend)
+
+CONTACTS = '{ account(id: "renji-hospital") { contacts(first: 10) { edges { node { id fullName email } } } } }'
+
+
+def ask(gql: Gql, query: str, purpose: str, role: str = "sales_tool", variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    response = gql.client.post("/graphql", json={"query": query, "variables": variables or {}}, headers={"X-Test-Role": role, "X-Khub-Purpose": purpose})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def emails(gql: Gql, purpose: str) -> dict[str, str | None]:
+    body = ask(gql, CONTACTS, purpose)
+    assert not body.get("errors"), body["errors"]
+    return {e["node"]["id"]: e["node"]["email"] for e in body["data"]["account"]["contacts"]["edges"]}
+
+
+@pytest.fixture
+def gql(world: CypherGraphStore) -> Gql:  # noqa: F811
+    return Gql(world)
+
+
+def test_each_purpose_sees_what_it_has_a_basis_for(gql: Gql) -> None:
+    marketing = emails(gql, "marketing")
+    assert marketing["wang-fang"] == "wang.fang@renji.example"  # she consented to marketing
+    assert marketing["li-ming"] is None and marketing["chen-jing"] is None  # revoked; never asked
+    assert emails(gql, "sales")["zhang-wei"] is None  # he objected to sales use of his contact data
+    assert emails(gql, "sales")["li-ming"] == "li.ming@renji.example"  # legitimate interest, no objection
+    assert all(emails(gql, "service").values())  # the service contract covers everyone's contact data
+    names = ask(gql, '{ contact(id: "li-ming") { fullName properties } }', "marketing")["data"]["contact"]
+    assert names["fullName"] is None and "full_name" not in names["properties"] and "email" not in names["properties"]
+
+
+def test_the_same_rule_holds_on_every_read_path(gql: Gql) -> None:
+    paths = {
+        "node": ('{ node(type: "Contact", id: "li-ming") { properties } }', lambda d: [d["node"]["properties"]]),
+        "list": ("{ contacts(first: 20) { nodes { id properties } } }", lambda d: [n["properties"] for n in d["contacts"]["nodes"] if n["id"] == "li-ming"]),
+        "neighbourhood": (
+            '{ neighbourhood(ref: "Account:renji-hospital", depth: 1, types: ["Contact"]) { nodes { id properties } } }',
+            lambda d: [n["properties"] for n in d["neighbourhood"]["nodes"] if n["id"] == "li-ming"],
+        ),
+        "paths": (
+            '{ paths(from: "Contact:li-ming", to: "Account:renji-hospital", maxLength: 2) { paths { nodes { id properties } } } }',
+            lambda d: [n["properties"] for p in d["paths"]["paths"] for n in p["nodes"] if n["id"] == "li-ming"],
+        ),
+        "edges": (
+            '{ account(id: "renji-hospital") { edges(type: "WORKS_AT", direction: IN) { nodes { id properties } } } }',
+            lambda d: [n["properties"] for n in d["account"]["edges"]["nodes"] if n["id"] == "li-ming"],
+        ),
+    }
+    for name, (query, pick) in paths.items():
+        body = ask(gql, query, "marketing")
+        assert not body.get("errors"), (name, body["errors"])
+        found = pick(body["data"])
+        assert found, name
+        assert all("email" not in p and "full_name" not in p for p in found), (name, found)
+        service = pick(ask(gql, query, "service")["data"])
+        assert all(p.get("email") == "li.ming@renji.example" for p in service), (name, service)
+
+
+def test_filters_cannot_reveal_withheld_data(gql: Gql) -> None:
+    by_email = 'query($e: JSON) { contacts(where: [{property: "email", eq: $e}]) { nodes { id } } }'
+    refused = ask(gql, by_email, "marketing", variables={"e": "li.ming@renji.example"})
+    assert codes(refused) == ["CONSENT_DENIED"] and "consent" in refused["errors"][0]["message"]
+    objected = ask(gql, by_email, "sales", variables={"e": "zhang.wei@renji.example"})
+    assert not objected.get("errors") and objected["data"]["contacts"]["nodes"] == []  # he objected: no match for sales
+    found = ask(gql, by_email, "sales", variables={"e": "wang.fang@renji.example"})
+    assert found["data"]["contacts"]["nodes"] == [{"id": "wang-fang"}]
+    assert ask(gql, by_email, "service", variables={"e": "zhang.wei@renji.example"})["data"]["contacts"]["nodes"] == [{"id": "zhang-wei"}]
