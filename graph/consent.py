@@ -12,7 +12,8 @@ person's own consent for that purpose. A person's Consent nodes (`(subject)-[:GA
 - for one category the person's latest word wins (a grant after a revocation gives it back); on
   the same moment, or without dates, the refusal wins.
 
-`none` data is always usable. `decide()` is pure; `subject_decisions()` fetches the consents of
+`none` data is always usable. An organisation (Account) is not a person: its data is withheld only
+when it refused or revoked a consent (`withholds`). `decide()` is pure; `subject_decisions()` fetches the consents of
 many subjects (one query per label) and decides for each. `graph.reads.Reads` masks what the
 decision leaves out of every node a read returns, so every read of the API (GraphQL, REST) obeys
 it; the intent engine (`reasoning.purposes`) scores each purpose on the evidence it may use.
@@ -85,6 +86,17 @@ class Decision:
     def allows(self, category: str) -> bool:
         """True when data of `category` may be used for the purpose."""
         return category in self.allowed
+
+
+def withholds(subject: NodeRef, decision: Decision, category: str) -> bool:
+    """Whether data of `category` about `subject` is withheld from the decision's purpose: a
+    person's (Contact) without a basis or consent; an organisation's (Account: not personal data as
+    such) only when it refused or revoked a consent."""
+    if decision.allows(category):
+        return False
+    if subject.label == "Account":
+        return decision.reasons.get(category, "").startswith(("refused", "revoked"))
+    return True
 
 
 def subject_decisions(

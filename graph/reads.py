@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from graph import cypher
-from graph.consent import FREE_CATEGORY, SUBJECT_LABELS, Decision, subject_decisions
+from graph.consent import FREE_CATEGORY, SUBJECT_LABELS, Decision, subject_decisions, withholds
 from graph.dialect import quote
 from graph.store import Edge, GraphStore, Hit, Node, NodeRef, Path, Subgraph
 from graph.text_index import shadow_name
@@ -38,6 +38,8 @@ from ontology.purposes import Purpose, PurposeCatalogue, default_purposes
 Direction = Literal["out", "in", "both"]
 Op = Literal["eq", "ne", "in", "contains", "gte", "gt", "lte", "lt", "exists"]
 OPS: tuple[str, ...] = ("eq", "ne", "in", "contains", "gte", "gt", "lte", "lt", "exists")
+#: The edge from an event to who performed it: the event's data is that person's.
+PERFORMED_BY = "PERFORMED_BY"
 #: Read timeout of the API's own queries, in seconds.
 READ_TIMEOUT = 10.0
 #: The sort value of a missing number (sorts first ascending, last descending).
@@ -146,7 +148,9 @@ class Reads:
 
     # ------------------------------------------------------------------ consent
     def _subject_categories(self, label: str) -> set[str]:
-        return {p.privacy.value for p in self.ontology.node_types[label].properties.values()} - {FREE_CATEGORY}
+        """The categories to decide on for a subject of `label`: its own properties', and those of the events it performs."""
+        kinds = [self.ontology.node_types[label]] + ([self.ontology.node_types["Event"]] if "Event" in self.ontology.node_types else [])
+        return {p.privacy.value for kind in kinds for p in kind.properties.values()} - {FREE_CATEGORY}
 
     def decisions(self, refs: Sequence[NodeRef]) -> dict[NodeRef, Decision]:
         """What the purpose may use of each subject in `refs` (kept for the request)."""
@@ -156,26 +160,36 @@ class Reads:
         return {ref: self._decisions[ref] for ref in refs if ref in self._decisions}
 
     def _guard(self, nodes: Iterable[Node]) -> None:
-        """Leave out of subjects' nodes the properties the purpose may not use (in place)."""
-        subjects = [n for n in nodes if n.label in SUBJECT_LABELS]
-        if not subjects:
+        """Leave out of the nodes the properties the purpose may not use (in place): a subject's own
+        (Contact, Account), and an Event's when the person who performed it (PERFORMED_BY) gave no
+        basis for them. One consent query per subject label, one PERFORMED_BY read for the events."""
+        nodes = list(nodes)
+        owners: dict[NodeRef, NodeRef] = {n.ref: n.ref for n in nodes if n.label in SUBJECT_LABELS}
+        events = [n.ref for n in nodes if n.label == "Event"]
+        if events and PERFORMED_BY in self.ontology.edge_types:
+            query = (
+                f"MATCH (e:Event)-[r:{PERFORMED_BY}]->(p) WHERE e.{NODE_KEY} IN $ids AND (r.valid_to IS NULL OR r.valid_to > $now) "
+                f"RETURN e.{NODE_KEY} AS eid, labels(p)[0] AS label, p.{NODE_KEY} AS pid"
+            )
+            for row in self._rows(query, {"ids": sorted({ref.id for ref in events}), "now": now_iso()}):
+                owners.setdefault(NodeRef("Event", str(row["eid"])), NodeRef(str(row["label"]), str(row["pid"])))
+        if not owners:
             return
-        decided = self.decisions([NodeRef(n.label, n.id) for n in subjects])
-        for node in subjects:
-            decision = decided.get(NodeRef(node.label, node.id))
+        decided = self.decisions(list(dict.fromkeys(owners.values())))
+        for node in nodes:
+            owner = owners.get(node.ref)
+            decision = decided.get(owner) if owner is not None else None
             if decision is None:
                 continue
             spec = self.ontology.node_types[node.label].properties
-            for name in [k for k in node.props if k in spec and not decision.allows(spec[k].privacy.value)]:
+            for name in [k for k in node.props if k in spec and withholds(owner, decision, spec[k].privacy.value)]:
                 del node.props[name]
-                self.withheld.setdefault(NodeRef(node.label, node.id), {})[name] = decision.reasons.get(spec[name].privacy.value, "no consent")
+                self.withheld.setdefault(node.ref, {})[name] = decision.reasons.get(spec[name].privacy.value, "no consent")
 
     def _guard_hits(self, hits: list[Hit], label: str, text: str) -> list[Hit]:
-        """Full-text hits on subjects, masked; a subject whose only matching text was withheld is dropped
-        (else the hit itself would reveal the withheld value)."""
+        """Full-text hits, masked; a hit whose matching text was withheld (a person's, an event they
+        performed) is dropped, else the hit itself would reveal the withheld value."""
         self._guard(h.node for h in hits)
-        if label not in SUBJECT_LABELS:
-            return hits
         spec = self.ontology.node_types[label].properties
         words = [w for w in re.findall(r"\w+", text.lower()) if w]
         kept = []
@@ -201,7 +215,7 @@ class Reads:
 
     def _check_usable(self, label: str | None, prop: Property | None, what: str) -> None:
         """Refuse to filter or sort subjects on a category the purpose cannot use for everyone."""
-        if label not in SUBJECT_LABELS or prop is None or prop.privacy.value == FREE_CATEGORY:
+        if label != "Contact" or prop is None or prop.privacy.value == FREE_CATEGORY:  # an organisation's data needs no consent
             return
         basis = self.purpose_spec.default_basis().get(prop.privacy.value)
         if basis is None:

@@ -24,7 +24,7 @@ element, like `khub ontology validate`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -131,6 +131,10 @@ class ActionSpec:
     secret_env: str | None = None
     due_in_days: int = 3
     max_attempts: int = 5
+    #: The purpose the action serves (one of the definition's): it runs only when the intent serves
+    #: that purpose (`reasoning.purposes`). Default: its role when that is one of the definition's
+    #: purposes, else the definition's first purpose.
+    purpose: str | None = None
 
 
 @dataclass(frozen=True)
@@ -330,6 +334,7 @@ class _Checker:
             secret_env=raw.get("secret_env"),
             due_in_days=int(raw.get("due_in_days", 3)),
             max_attempts=int(raw.get("max_attempts", 5)),
+            purpose=str(raw["purpose"]) if raw.get("purpose") is not None else None,
         )
 
 
@@ -369,6 +374,13 @@ def parse_intent(path: Path, ontology: Ontology | None = None) -> tuple[IntentDe
     purposes = tuple(str(p) for p in data.get("purposes", []) or [])
     if not purposes:
         check.add(("purposes",), "name the purposes this inference may serve (e.g. service, marketing)")
+    for i, action in enumerate(actions):
+        if action is None or not purposes:
+            continue
+        if action.purpose is not None and action.purpose not in purposes:
+            check.add(("actions", str(i), "purpose"), f"an action serves one of the intent's purposes ({', '.join(purposes)}), got {action.purpose!r}")
+        elif action.purpose is None:
+            actions[i] = replace(action, purpose=action.role if action.role in purposes else purposes[0])
     definition = IntentDefinition(
         id=str(data.get("id", "")),
         version=int(data.get("version", 1)),

@@ -226,7 +226,7 @@ class ActionSpec:
         if kind not in ACTION_KINDS:
             raise ActionDefinitionError(f"{where}.kind: {kind!r} is not one of {', '.join(ACTION_KINDS)}")
         allowed = {"kind", "name"} | (_WEBHOOK_FIELDS if kind == "webhook" else _TASK_FIELDS)
-        unknown = sorted(set(data) - allowed)
+        unknown = sorted(set(data) - allowed - {"purpose"})  # purpose: which of the intent's purposes it serves (checked by ontology.intents)
         if unknown:
             raise ActionDefinitionError(f"{where}.{unknown[0]}: not a field of a {kind} action (fields: {', '.join(sorted(allowed))})")
         try:

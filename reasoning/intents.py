@@ -78,6 +78,8 @@ class IntentScore:
     subject: NodeRef
     score: float
     signals: list[SignalScore]
+    #: The purposes it serves, set when it is written (None before: every purpose of its definition).
+    served: list[str] | None = None
 
     @property
     def intent_id(self) -> str:
@@ -296,13 +298,14 @@ class IntentEngine:
                 report.new.append(result.intent_id)
             out.append(status)
             definition = result.definition
+            result.served = verdicts[result.intent_id].served
             type_ref = NodeRef("IntentType", definition.id)
             props = {
                 "confidence_score": round(result.score, 4),
                 "calibrated_score": self.calibration.apply(definition.id, result.score),
                 "intent_status": status,
                 "last_seen": now,
-                "purposes": verdicts[result.intent_id].served,
+                "purposes": verdicts[result.intent_id].served,  # (also kept on the result: actions run for these)
                 "purpose_notes": "\n".join(verdicts[result.intent_id].notes),
                 "explanation": "\n".join(result.explanation()),
                 "score_history": [f"{now}={result.score:.4f}"],

@@ -19,8 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from graph.consent import Decision, subject_decisions
+from graph.consent import subject_decisions, withholds
 from graph.store import GraphStore, NodeRef
+from ontology.intents import ActionSpec
 from ontology.purposes import Purpose, PurposeCatalogue, default_purposes
 from reasoning import scoring
 
@@ -40,14 +41,14 @@ class PurposeVerdict:
     notes: list[str] = field(default_factory=list)
 
 
-def _denies(who: NodeRef, decision: Decision) -> bool:
-    """Whether what `who` did is withheld: a person's without a basis or consent; an organisation's
-    (an Account: not personal data as such) only when it refused or revoked a consent."""
-    if decision.allows(BEHAVIOURAL):
-        return False
-    if who.label == "Contact":
-        return True
-    return decision.reasons.get(BEHAVIOURAL, "").startswith(("refused", "revoked"))
+def permitted_actions(result: IntentScore, served: Sequence[str] | None) -> tuple[list[ActionSpec], list[ActionSpec]]:
+    """The actions of a fired intent that may run (their purpose is one the intent serves) and
+    those that may not; `served` None: every purpose of the definition."""
+    allowed = set(result.definition.purposes if served is None else served)
+    kept, skipped = [], []
+    for action in result.definition.actions:
+        (kept if action.purpose is None or action.purpose in allowed else skipped).append(action)
+    return kept, skipped
 
 
 def _rescore(result: IntentScore, withheld: set[NodeRef]) -> float:
@@ -84,7 +85,7 @@ def purpose_verdicts(store: GraphStore, results: Sequence[IntentScore], now: str
         evidence = {e.ref for s in result.signals for e in s.evidence}
         for name in result.definition.purposes:
             decided = decisions[name]
-            denied = {who: d.reasons.get(BEHAVIOURAL, "no consent") for who, d in decided.items() if _denies(who, d)}
+            denied = {who: d.reasons.get(BEHAVIOURAL, "no consent") for who, d in decided.items() if withholds(who, d, BEHAVIOURAL)}
             if result.subject in denied:
                 withheld = set(evidence)
                 why = {result.subject: denied[result.subject]}

@@ -19,6 +19,7 @@ from ontology.settings import Settings
 from reasoning.actions import ActionConfig, ActionResult, ActionRunner, IntentFired, IntentSubject
 from reasoning.calibration import Calibration
 from reasoning.intents import IntentEngine, IntentScore
+from reasoning.purposes import permitted_actions
 
 
 def fired_of(result: IntentScore, store: GraphStore) -> IntentFired:
@@ -84,7 +85,8 @@ def build_engine(
         def on_fired(result: IntentScore, status: str) -> None:
             if status in ("dismissed", "acted"):
                 return  # people decided; do not act again
-            results = runner.run(fired_of(result, store), result.definition.actions, cooldown_seconds=result.definition.cooldown_days * 86400)
+            actions, _withheld = permitted_actions(result, result.served)  # an action runs only for a purpose the intent serves
+            results = runner.run(fired_of(result, store), actions, cooldown_seconds=result.definition.cooldown_days * 86400)
             if log is not None:
                 log.results[result.intent_id] = results
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from graph.cypher_store import CypherGraphStore
+from graph.store import EdgeRecord, NodeRecord, NodeRef
 from tests.api.test_graphql import Gql, backend, codes, world  # noqa: F401 - the demo world fixtures (module scope, per backend)
 
 CONTACTS = '{ account(id: "renji-hospital") { contacts(first: 10) { edges { node { id fullName email } } } } }'
@@ -78,3 +79,39 @@ def test_filters_cannot_reveal_withheld_data(gql: Gql) -> None:
     found = ask(gql, by_email, "sales", variables={"e": "wang.fang@renji.example"})
     assert found["data"]["contacts"]["nodes"] == [{"id": "wang-fang"}]
     assert ask(gql, by_email, "service", variables={"e": "zhang.wei@renji.example"})["data"]["contacts"]["nodes"] == [{"id": "zhang-wei"}]
+
+
+def test_what_a_person_did_is_theirs(gql: Gql) -> None:
+    timeline = '{ timeline(subject: "Device:dev-us900-0142", first: 50) { edges { node { id type properties } } } }'
+    by_purpose = {}
+    for purpose in ("marketing", "service"):
+        body = ask(gql, timeline, purpose)
+        assert not body.get("errors"), body["errors"]
+        by_purpose[purpose] = {e["node"]["id"]: e["node"]["properties"] for e in body["data"]["timeline"]["edges"]}
+    web = by_purpose["service"]["ev-web-1"]
+    assert web["url"].endswith("maintenance-terms") and web["occurred_at"]  # the service contract covers his web views
+    assert "url" not in by_purpose["marketing"].get("ev-web-1", {})  # Li Ming revoked marketing: his web views are withheld
+    ticket = by_purpose["marketing"].get("ev-ticket-1") or {}
+    assert ticket.get("event_type") == "ticket"  # performed by the hospital (an organisation): not withheld without a refusal
+    # and the intent they supported shows to service, not to marketing
+    intents = '{ device(id: "dev-us900-0142") { intents { nodes { intentType purposes purposeNotes } } } }'
+    service = ask(gql, intents, "service")["data"]["device"]["intents"]["nodes"]
+    assert [(i["intentType"], i["purposes"]) for i in service] == [("replacement_anxiety", ["service"])]
+    assert service[0]["purposeNotes"].startswith("marketing: 2 piece(s) of evidence withheld (Contact:li-ming")
+    assert ask(gql, intents, "marketing")["data"]["device"]["intents"]["nodes"] == []
+
+
+def test_search_does_not_find_what_a_person_wrote_for_a_purpose_without_a_basis(gql: Gql, world: CypherGraphStore) -> None:  # noqa: F811
+    mail = NodeRef("Event", "ev-mail-li-ming")
+    world.upsert(
+        [NodeRecord(mail.label, mail.id, {"event_type": "email", "occurred_at": "2026-11-25T08:00:00Z", "content": "请报价 zebrawarranty 延保方案"})],
+        [EdgeRecord("PERFORMED_BY", mail, NodeRef("Contact", "li-ming"), source_id="test-consent")],
+    )
+    try:
+        query = 'query($t: String!) { search(text: $t, types: ["Event"], mode: FULLTEXT) { hits { node { id properties } } } }'
+        for purpose, expected in (("service", True), ("marketing", False)):
+            body = ask(gql, query, purpose, variables={"t": "zebrawarranty"})
+            assert not body.get("errors"), body["errors"]
+            assert ("ev-mail-li-ming" in {h["node"]["id"] for h in body["data"]["search"]["hits"]}) is expected, (purpose, body)
+    finally:
+        world.delete(mail)

@@ -35,3 +35,43 @@ def test_a_revoked_consent_suppresses_a_purpose_and_a_new_one_restores_it(store)
     engine.refresh()
     intent = store.get(ANXIETY).props
     assert sorted(intent["purposes"]) == ["marketing", "service"] and intent["purpose_notes"] == ""
+
+
+def test_an_action_runs_only_for_a_purpose_the_intent_serves() -> None:
+    from dataclasses import replace
+
+    from ontology.intents import default_intents
+    from reasoning.intents import IntentScore
+    from reasoning.purposes import permitted_actions
+
+    definitions = {d.id: d for d in default_intents()}
+    anxiety = definitions["replacement_anxiety"]
+    assert [a.purpose for a in anxiety.actions] == ["service"]  # its role, one of its purposes
+    assert [a.purpose for a in definitions["budget_loosening"].actions] == ["marketing"]  # role finance: the first purpose
+    marketing_call = replace(anxiety.actions[0], role="sales", purpose="marketing")
+    both = replace(anxiety, actions=(anxiety.actions[0], marketing_call))
+    result = IntentScore(both, NodeRef("Device", "dev-us900-0142"), 0.69, [])
+    kept, skipped = permitted_actions(result, ["service"])
+    assert kept == [anxiety.actions[0]] and skipped == [marketing_call]
+    assert permitted_actions(result, None) == ([anxiety.actions[0], marketing_call], [])
+
+
+def test_an_action_purpose_must_be_one_of_the_intent(tmp_path) -> None:
+    import pytest
+
+    from ontology.errors import SchemaInvalid
+    from ontology.intents import parse_intent
+
+    path = tmp_path / "odd.yaml"
+    path.write_text(
+        "id: odd\nsubject: Device\nthreshold: 0.5\npurposes: [service]\n"
+        "signals:\n  - {id: old, kind: feature, weight: 0.9, subject_where: {device_status: retired}}\n"
+        "actions:\n  - {kind: task, role: sales, title: Call, purpose: marketing}\n",
+        encoding="utf-8",
+    )
+    definition, issues = parse_intent(path)
+    assert definition is None and any("actions.0.purpose" in i.element and "marketing" in i.message for i in issues)
+    with pytest.raises(SchemaInvalid):
+        from ontology.intents import load_intents
+
+        load_intents([path])
