@@ -38,6 +38,8 @@ from ontology.purposes import Purpose, PurposeCatalogue, default_purposes
 Direction = Literal["out", "in", "both"]
 Op = Literal["eq", "ne", "in", "contains", "gte", "gt", "lte", "lt", "exists"]
 OPS: tuple[str, ...] = ("eq", "ne", "in", "contains", "gte", "gt", "lte", "lt", "exists")
+#: The categories of personal data (a passthrough needs a basis for all of them without consent).
+PERSONAL_CATEGORIES = ("identity", "contact", "location", "behavioural", "financial")
 #: The edge from an event to who performed it: the event's data is that person's.
 PERFORMED_BY = "PERFORMED_BY"
 #: Read timeout of the API's own queries, in seconds.
@@ -130,7 +132,8 @@ class Reads:
     category the purpose may only use with each person's consent is refused (`ConsentDenied`):
     the answer would reveal it for those who gave none. On a category the purpose uses by
     legitimate interest, a person who objected does not match a filter on it (a page leaves them
-    out; `node_count` still counts them). The Cypher passthrough is not filtered yet.
+    out; `node_count` still counts them). The Cypher passthrough runs only for purposes that need
+    no one's consent (`passthrough`).
     """
 
     def __init__(self, store: GraphStore, purpose: str, timeout: float = READ_TIMEOUT, purposes: PurposeCatalogue | None = None):
@@ -567,7 +570,17 @@ class Reads:
         return hits
 
     def passthrough(self, query: str, params: dict[str, Any], timeout: float) -> list[dict[str, Any]]:
-        """A caller's read-only Cypher (the analyst's `cypher` query) for this purpose."""
+        """A caller's read-only Cypher (the analyst's `cypher` query) for this purpose. Its rows cannot
+        be masked person by person (a column may be any expression), so it runs only for a purpose
+        that needs no one's consent: one that uses every personal category on a contract or a legal
+        obligation (service, legal); `ConsentDenied` otherwise."""
+        default = self.purpose_spec.default_basis()
+        missing = [c for c in PERSONAL_CATEGORIES if default.get(c) not in ("contract", "legal_obligation")]
+        if missing:
+            raise ConsentDenied(
+                f"the Cypher passthrough cannot apply each person's consent, and the purpose {self.purpose} needs it for "
+                f"{', '.join(missing)} data: use the typed queries, which do, or a purpose that rests on a contract or a legal obligation"
+            )
         return self.store.read_query(query, params, timeout)
 
     # ------------------------------------------------------------------ one hop from nodes of several labels

@@ -115,3 +115,12 @@ def test_search_does_not_find_what_a_person_wrote_for_a_purpose_without_a_basis(
             assert ("ev-mail-li-ming" in {h["node"]["id"] for h in body["data"]["search"]["hits"]}) is expected, (purpose, body)
     finally:
         world.delete(mail)
+
+
+def test_the_cypher_passthrough_runs_only_where_no_consent_is_needed(gql: Gql) -> None:
+    query = '{ cypher(query: "MATCH (c:Contact) RETURN c.email AS email ORDER BY email") { rows } }'
+    for purpose in ("marketing", "sales", "analytics"):
+        refused = ask(gql, query, purpose, role="analyst")
+        assert codes(refused) == ["CONSENT_DENIED"] and "typed queries" in refused["errors"][0]["message"], purpose
+    rows = ask(gql, query, "service", role="analyst")["data"]["cypher"]["rows"]
+    assert {"email": "li.ming@renji.example"} in rows  # the service contract covers everyone's contact data
