@@ -323,6 +323,10 @@ async def authenticate_headers(state: Any, headers: Mapping[str, str], client: s
     return await anyio.to_thread.run_sync(keys.verify, plaintext)
 
 
+#: Where a request carries the server's purpose catalogue (what each purpose may use: graph.consent).
+PURPOSES_KEY = "purposes"
+
+
 def check_purpose(state: Any, purpose: str | None) -> str:
     """The declared purpose when it is in the catalogue; 400 `PURPOSE_REQUIRED` otherwise."""
     known = state.purposes.names
@@ -343,7 +347,7 @@ async def context_from_headers(state: Any, headers: Mapping[str, str], request_i
     if wait is not None:
         raise rate_limited(wait, f"API key {principal.key_id}")
     purpose = check_purpose(state, headers.get(PURPOSE_HEADER.lower()) or headers.get(PURPOSE_HEADER))
-    return RequestContext(principal, purpose, state.store, state.settings, request_id)
+    return RequestContext(principal, purpose, state.store, state.settings, request_id, extras={PURPOSES_KEY: state.purposes})
 
 
 async def authenticated(connection: HTTPConnection) -> Principal:

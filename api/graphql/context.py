@@ -19,6 +19,7 @@ from strawberry.fastapi import BaseContext
 
 from api.context import Principal, RequestContext
 from graph.reads import Reads
+from ontology.purposes import PurposeCatalogue
 
 if TYPE_CHECKING:
     from api.graphql.loaders import Loaders
@@ -53,7 +54,8 @@ class GraphQLContext(BaseContext):
         reads = self.rc.extras.get(READS_KEY)
         if not isinstance(reads, Reads):
             timeout = float(getattr(self.rc.settings, "graphql_read_timeout_seconds", 10.0))
-            reads = Reads(self.rc.store, self.rc.purpose, timeout=timeout)
+            catalogue = self.rc.extras.get("purposes")  # the server's (api.security.PURPOSES_KEY); else the shipped one
+            reads = Reads(self.rc.store, self.rc.purpose, timeout=timeout, purposes=catalogue if isinstance(catalogue, PurposeCatalogue) else None)
             self.rc.extras[READS_KEY] = reads
         return reads
 
