@@ -833,6 +833,40 @@ def ontology_export(
         sys.stdout.write(text)
 
 
+# ---------------------------------------------------------------------------- data-subject requests
+dsr_app = typer.Typer(help="Data-subject requests: what khub holds about a person (docs/consent.md).", no_args_is_help=True)
+app.add_typer(dsr_app, name="dsr")
+
+
+@dsr_app.command("export")
+def dsr_export(
+    subject: Annotated[str, typer.Argument(help="The person or account, Type:id (e.g. Contact:li-ming).")],
+    out: Annotated[Path | None, typer.Option("--out", help="Write the JSON here (default: standard output).")] = None,
+    html_out: Annotated[Path | None, typer.Option("--html", help="Also write a readable HTML report here.")] = None,
+) -> None:
+    """Everything held about a Contact or Account: profile, relationships (also ended ones), events,
+    consents, inferences with evidence, document mentions."""
+    from reasoning.subject_export import export_html, export_subject
+
+    label, _, node_id = subject.partition(":")
+    if not node_id:
+        raise fail(f"give the subject as Type:id, e.g. Contact:li-ming (got {subject!r})", 2)
+    with connected() as store:
+        try:
+            exported = export_subject(store, NodeRef(label, node_id))
+        except KhubError as exc:
+            raise fail(str(exc)) from exc
+    text = json.dumps(exported, ensure_ascii=False, indent=2, default=str)
+    if out:
+        out.write_text(text, encoding="utf-8")
+        console.print(f"wrote {out}")
+    else:
+        sys.stdout.write(text + "\n")
+    if html_out:
+        html_out.write_text(export_html(exported), encoding="utf-8")
+        console.print(f"wrote {html_out}")
+
+
 # ---------------------------------------------------------------------------- serve, apikey
 register_server_commands(app)
 

@@ -580,6 +580,23 @@ class Query(OntologyQueries):
         return SearchResults(mode=mode, hits=hits, warnings=warnings)
 
     @strawberry.field(
+        description="A data-subject access request (stewards and admins, declared purpose legal): everything held about a Contact or "
+        "Account (Type:id): profile, relationships also ended, events, consents, inferences with evidence, document mentions (as JSON; "
+        "khub dsr export gives the same, and an HTML report).",
+        permission_classes=[IsSteward],
+    )
+    async def subject_export(self, info: strawberry.Info, subject: str) -> JSON:
+        from reasoning.subject_export import export_subject
+
+        ctx = context_of(info)
+        if ctx.purpose != "legal":
+            from ontology.errors import ConsentDenied
+
+            raise ConsentDenied(f"a data-subject export answers a legal obligation: declare the purpose legal (not {ctx.purpose})")
+        ref = parse_ref(subject, ctx.reads.ontology)
+        return json_safe(await ctx.run(export_subject, ctx.rc.store, ref))
+
+    @strawberry.field(
         description=f"Read-only Cypher with parameters (analysts and admins): writes are refused, it stops after {CYPHER_TIMEOUT:g} s, "
         f"at most {CYPHER_MAX_ROWS} rows come back.",
         permission_classes=[IsAnalyst],

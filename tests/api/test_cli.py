@@ -188,3 +188,16 @@ def test_evaluate_a_generated_world(khub_env: Path):
     assert 0.8 <= data["macro_f1"] <= 1.0
     code, out = run("intents", "evaluate")
     assert code == 2 and "--world or --dataset" in out
+
+
+def test_dsr_export_from_the_command_line(khub_env: Path):
+    assert run("demo")[0] == 0
+    code, out = run("dsr", "export", "Contact:li-ming", "--out", "li-ming.json", "--html", "li-ming.html")
+    assert code == 0, out
+    exported = json.loads((khub_env / "li-ming.json").read_text(encoding="utf-8"))
+    assert exported["profile"]["full_name"] == "李明" and {e["id"] for e in exported["events"]} == {"ev-web-1", "ev-web-2"}
+    assert "Data held about Contact:li-ming" in (khub_env / "li-ming.html").read_text(encoding="utf-8")
+    code, out = run("dsr", "export", "li-ming")
+    assert code == 2 and "Type:id" in out
+    code, out = run("dsr", "export", "Contact:nobody")
+    assert code == 1 and "no Contact 'nobody'" in out
