@@ -851,11 +851,15 @@ def dsr_export(
     label, _, node_id = subject.partition(":")
     if not node_id:
         raise fail(f"give the subject as Type:id, e.g. Contact:li-ming (got {subject!r})", 2)
-    with connected() as store:
+    from graph.audit import AuditLog
+
+    settings = Settings()
+    with connected(settings) as store:
         try:
             exported = export_subject(store, NodeRef(label, node_id))
         except KhubError as exc:
             raise fail(str(exc)) from exc
+    AuditLog.for_data_dir(settings.data_dir).record("cli", "legal", "export", [exported["subject"]], {"command": "khub dsr export"})
     text = json.dumps(exported, ensure_ascii=False, indent=2, default=str)
     if out:
         out.write_text(text, encoding="utf-8")
@@ -865,6 +869,34 @@ def dsr_export(
     if html_out:
         html_out.write_text(export_html(exported), encoding="utf-8")
         console.print(f"wrote {html_out}")
+
+
+# ---------------------------------------------------------------------------- audit
+audit_app = typer.Typer(help="The tamper-evident log of every use of personal data (graph/audit.py).", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(as_json: JsonFlag = False) -> None:
+    """Check the audit log's hash chain and checkpoints; exit 1 naming the first entry that does not hold."""
+    from graph.audit import AuditLog
+
+    verdict = AuditLog.for_data_dir(Settings().data_dir).verify()
+    if as_json:
+        _print_json({"ok": verdict.ok, "entries": verdict.entries, "message": verdict.message, "seq": verdict.seq, "line": verdict.line})
+    else:
+        console.print(("[green]ok[/] " if verdict.ok else "[bold red]TAMPERED[/] ") + verdict.message, markup=True)
+    if not verdict.ok:
+        raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Record the end of the chain now (keep checkpoints.jsonl where the log's writer cannot rewrite it)."""
+    from graph.audit import AuditLog
+
+    point = AuditLog.for_data_dir(Settings().data_dir).checkpoint()
+    console.print(f"checkpoint at entry {point['seq']}: {point['hash']}" if point else "the audit log is empty")
 
 
 # ---------------------------------------------------------------------------- serve, apikey

@@ -148,6 +148,8 @@ class Reads:
         self.purpose_spec = catalogue.purposes.get(purpose) or Purpose(purpose, "", "")
         self._decisions: dict[NodeRef, Decision] = {}
         self.withheld: dict[NodeRef, dict[str, str]] = {}
+        #: the subjects whose personal data this request returned (for the audit log)
+        self.used: set[NodeRef] = set()
 
     # ------------------------------------------------------------------ consent
     def _subject_categories(self, label: str) -> set[str]:
@@ -188,6 +190,8 @@ class Reads:
             for name in [k for k in node.props if k in spec and withholds(owner, decision, spec[k].privacy.value)]:
                 del node.props[name]
                 self.withheld.setdefault(node.ref, {})[name] = decision.reasons.get(spec[name].privacy.value, "no consent")
+            if any(k in spec and spec[k].privacy.value != FREE_CATEGORY for k in node.props):
+                self.used.add(owner)  # their personal data leaves the graph for this purpose (graph.audit)
 
     def _guard_hits(self, hits: list[Hit], label: str, text: str) -> list[Hit]:
         """Full-text hits, masked; a hit whose matching text was withheld (a person's, an event they

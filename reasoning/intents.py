@@ -123,6 +123,7 @@ class IntentEngine:
         calibration: Calibration | None = None,
         background: Sequence[str] | None = None,
         classifier: Any | None = None,
+        audit: Any | None = None,
     ):
         """embedder: for semantic signals (`ingest.embed.Embedder`); on_fired(score, status) is
         called for every intent written at or over its threshold (actions hook in here);
@@ -130,6 +131,8 @@ class IntentEngine:
         background: the sentences semantic matches are contrasted with (default: the ontology's);
         classifier: a trained `reasoning.classifier.IntentClassifier` for `classifier_label` signals."""
         self.store = store
+        #: a `graph.audit.AuditLog`: each batch of intents written is an inference about their subjects
+        self.audit = audit
         self.calibration = calibration or Calibration({})
         self.definitions = list(definitions if definitions is not None else default_intents())
         self.embedder = embedder
@@ -335,6 +338,15 @@ class IntentEngine:
             for rejected in written.rejected:
                 owner = next((r.intent_id for r in results if f"Intent:{r.intent_id})" in f"{rejected.item})"), None)
                 report.warnings.append(f"{owner}: {rejected.item}: {rejected.reason}" if owner else f"{rejected.item}: {rejected.reason}")
+        fired = [r for r in results if r.fires]
+        if self.audit is not None and fired:
+            self.audit.record(
+                actor=ENGINE,
+                purpose=",".join(sorted({p for r in fired for p in (r.served or [])})) or "none",
+                action="inference",
+                subjects=[str(r.subject) for r in fired],
+                details={"intent_type": fired[0].definition.id, "intents": {r.intent_id: r.served or [] for r in fired}},
+            )
         for result in results:  # lists are unioned on upsert: take out the purposes no longer served
             verdict = verdicts.get(result.intent_id)
             if verdict is not None and len(verdict.served) < len(result.definition.purposes):

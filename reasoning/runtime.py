@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from graph.audit import AuditLog
 from graph.store import GraphStore, NodeRef
 from ingest.deadletter import DeadLetter
 from ontology.settings import Settings
@@ -95,7 +96,14 @@ def build_engine(
     calibration = Calibration.load(settings.calibration_path)
     definitions = configured_intents(settings, store.ontology)  # shipped ones and those a steward applied
     return IntentEngine(
-        store, definitions, embedder=embedder, clock=clock, on_fired=on_fired, calibration=calibration, classifier=load_classifier(settings, embedder)
+        store,
+        definitions,
+        embedder=embedder,
+        clock=clock,
+        on_fired=on_fired,
+        calibration=calibration,
+        classifier=load_classifier(settings, embedder),
+        audit=AuditLog.for_data_dir(settings.data_dir),
     )
 
 

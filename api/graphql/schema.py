@@ -30,6 +30,7 @@ import strawberry
 from strawberry.extensions import SchemaExtension
 from strawberry.scalars import JSON
 
+from api.graphql.audit import AuditReads
 from api.graphql.auth import VISIBLE, IsAnalyst, IsEventWriter, IsSteward, can_see
 from api.graphql.context import context_of
 from api.graphql.dynamic import generated_types, is_generated
@@ -61,6 +62,7 @@ from api.graphql.types import (
     relation_of,
     to_object,
 )
+from graph.audit import AuditLog
 from graph.reads import Condition, NodeHit, Related, SortKey, json_safe, refuse_writes
 from graph.store import EdgeRecord, NodeRecord, NodeRef
 from graph.store import Node as StoreNode
@@ -594,7 +596,10 @@ class Query(OntologyQueries):
 
             raise ConsentDenied(f"a data-subject export answers a legal obligation: declare the purpose legal (not {ctx.purpose})")
         ref = parse_ref(subject, ctx.reads.ontology)
-        return json_safe(await ctx.run(export_subject, ctx.rc.store, ref))
+        exported = await ctx.run(export_subject, ctx.rc.store, ref)
+        audit = AuditLog.for_data_dir(ctx.rc.settings.data_dir)
+        await ctx.run(audit.record, f"key:{ctx.principal.key_id}", ctx.purpose, "export", [str(ref)], {"request": ctx.rc.request_id})
+        return json_safe(exported)
 
     @strawberry.field(
         description=f"Read-only Cypher with parameters (analysts and admins): writes are refused, it stops after {CYPHER_TIMEOUT:g} s, "
@@ -941,7 +946,7 @@ def build_schema(
         return QueryGuard(chosen, introspection)
 
     def schema(query: type, types: list[type]) -> strawberry.Schema:
-        return _Schema(query=query, mutation=Mutation, subscription=Subscription, types=types, extensions=[guard, *(extensions or [])])
+        return _Schema(query=query, mutation=Mutation, subscription=Subscription, types=types, extensions=[guard, AuditReads, *(extensions or [])])
 
     base = schema(Query, ALL_TYPES)
     if ontology is None:

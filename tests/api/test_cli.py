@@ -201,3 +201,17 @@ def test_dsr_export_from_the_command_line(khub_env: Path):
     assert code == 2 and "Type:id" in out
     code, out = run("dsr", "export", "Contact:nobody")
     assert code == 1 and "no Contact 'nobody'" in out
+
+
+def test_audit_verify_from_the_command_line(khub_env: Path):
+    assert run("demo")[0] == 0  # the demo's intent refresh records its inferences
+    assert run("dsr", "export", "Contact:li-ming", "--out", "x.json")[0] == 0
+    code, out = run("audit", "verify")
+    assert code == 0 and "intact" in out, out
+    log = khub_env / "data" / "audit" / "audit.jsonl"
+    lines = log.read_text(encoding="utf-8").splitlines()
+    assert any('"action": "inference"' in line for line in lines) and '"action": "export"' in lines[-1]
+    lines[0] = lines[0].replace('"action": "inference"', '"action": "nothing"')
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, out = run("audit", "verify")
+    assert code == 1 and "TAMPERED" in out and "entry 1 at line 1 was changed" in out

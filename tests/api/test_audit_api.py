@@ -1,0 +1,26 @@
+"""Every API read that returns a person's data is an audit entry: who asked, for which purpose, about whom."""
+
+from __future__ import annotations
+
+from graph.audit import AuditLog
+from reasoning.demo_world import load_demo_world
+
+
+def test_reads_of_personal_data_are_audited(api, store) -> None:
+    load_demo_world(store)
+    log = AuditLog.for_data_dir(api.settings.data_dir)
+    query = '{ account(id: "renji-hospital") { name contacts(first: 10) { nodes { fullName email } } } }'
+    response = api.client.post("/graphql", json={"query": query}, headers=api.headers("sales_tool", "sales"))
+    assert response.status_code == 200 and not response.json().get("errors"), response.text
+    entries = list(log.entries())
+    assert len(entries) == 1
+    entry = entries[0]
+    assert entry["action"] == "read" and entry["purpose"] == "sales" and entry["actor"] == f"key:{api.key_ids['sales_tool']}"
+    assert {"Contact:wang-fang", "Contact:li-ming"} <= set(entry["subjects"]) and entry["details"]["role"] == "sales_tool"
+    # nothing personal came back: nothing to record
+    assert api.client.post("/graphql", json={"query": "{ me { role } }"}, headers=api.headers("sales_tool", "sales")).status_code == 200
+    export = api.client.post("/graphql", json={"query": '{ subjectExport(subject: "Contact:li-ming") }'}, headers=api.headers("steward", "legal"))
+    assert export.status_code == 200 and not export.json().get("errors"), export.text
+    actions = [(e["action"], e["purpose"]) for e in log.entries()]
+    assert actions[0] == ("read", "sales") and ("export", "legal") in actions
+    assert log.verify().ok
