@@ -54,7 +54,7 @@ from api.errors import (
     send_error,
 )
 from api.jobs import JobRegistry
-from api.runtime import ServerState, run_blocking
+from api.runtime import ConsentCollector, ServerState, run_blocking
 from api.security import API_KEY_HEADER, ApiKeyStore, TokenBucket, authenticated
 from graph.store import GraphStore
 from ontology.purposes import default_purposes, load_purposes
@@ -237,6 +237,7 @@ def create_app(settings: Settings | None = None, store: GraphStore | None = None
                 state.store.close()
                 state.store = None  # type: ignore[assignment]
 
+    state.metrics.registry.register(ConsentCollector(state))  # type: ignore[arg-type]
     app = FastAPI(
         title="khub",
         version="0.1.0",

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ from ontology.purposes import PurposeCatalogue
 from ontology.settings import Settings
 
 T = TypeVar("T")
+log = logging.getLogger("khub.api")
 
 
 async def run_blocking(func: Callable[..., T], *args: Any, timeout: float, what: str = "the request", **kwargs: Any) -> T:
@@ -59,6 +61,49 @@ class Metrics:
         )
         self.in_flight = Gauge("khub_http_requests_in_flight", "HTTP requests being answered", registry=self.registry)
         self.jobs = Counter("khub_jobs", "Background jobs by kind and final status", ["kind", "status"], registry=self.registry)
+
+
+class ConsentCollector:
+    """Prometheus gauges of consent per purpose (`graph.consent.consent_stats`), read from the store
+    when scraped, at most every `every_seconds` (aggregates only: no person, no key)."""
+
+    def __init__(self, state: ServerState, every_seconds: float = 30.0):
+        self.state = state
+        self.every_seconds = every_seconds
+        self._cached: tuple[float, list[Any]] = (0.0, [])
+        self._lock = threading.Lock()
+
+    def stats(self) -> list[Any]:
+        """The current figures (cached); empty when the store does not answer."""
+        from graph.consent import consent_stats
+        from graph.values import now_iso
+
+        with self._lock:
+            at, cached = self._cached
+            if self.state.store is None or (time.monotonic() - at < self.every_seconds and at):
+                return cached
+            try:
+                cached = consent_stats(self.state.store, self.state.purposes.names, now_iso())
+            except Exception as exc:  # a scrape must not fail because the store is slow
+                log.warning("consent metrics: %s: %s", type(exc).__name__, exc)
+            self._cached = (time.monotonic(), cached)
+            return cached
+
+    def collect(self) -> Iterator[Any]:
+        """The gauges, one sample per purpose."""
+        from prometheus_client.core import GaugeMetricFamily
+
+        stats = self.stats()
+        families = (
+            ("khub_consents_in_force", "Consents granted and in force, by purpose", lambda s: s.granted),
+            ("khub_consents_refused", "Consents refused or revoked, by purpose", lambda s: s.refused),
+            ("khub_consent_active_rate", "Share of people and accounts with a consent in force, by purpose", lambda s: s.active_rate),
+        )
+        for name, text, value in families:
+            family = GaugeMetricFamily(name, text, labels=["purpose"])
+            for item in stats:
+                family.add_metric([item.purpose], float(value(item)))
+            yield family
 
 
 @dataclass

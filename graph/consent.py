@@ -125,6 +125,42 @@ def subject_decisions(
     return out
 
 
+@dataclass(frozen=True)
+class PurposeConsentStats:
+    """How the consents for one purpose stand now."""
+
+    purpose: str
+    granted: int  # consents granted and in force (not revoked, not expired)
+    refused: int  # consents refused or revoked
+    subjects_granting: int  # people (or accounts) with at least one consent in force
+    subjects: int  # people and accounts that could give one (Contact + Account nodes)
+
+    @property
+    def active_rate(self) -> float:
+        """The share of subjects with a consent in force for this purpose."""
+        return self.subjects_granting / self.subjects if self.subjects else 0.0
+
+
+def consent_stats(store: GraphStore, purposes: Iterable[str], now: str, timeout: float = 10.0) -> list[PurposeConsentStats]:
+    """Per purpose: consents in force, refused or revoked, and the share of subjects with one in force (two queries)."""
+    rows = store.read_query(cypher.consent_counts(), {"now": now}, timeout)
+    by_purpose: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        record = ConsentRecord("", row.get("status"), None, (), row.get("granted"), row.get("expires"), row.get("revoked"))
+        entry = by_purpose.setdefault(str(row["purpose"]), {"granted": 0, "refused": 0, "subjects": set()})
+        if record.refuses(now):
+            entry["refused"] += 1
+        elif record.grants(now):
+            entry["granted"] += 1
+            entry["subjects"].add(row["sid"])
+    total = sum(int(r["n"]) for r in store.read_query(cypher.subject_count(SUBJECT_LABELS), {}, timeout))
+    out = []
+    for name in purposes:
+        entry = by_purpose.get(name, {"granted": 0, "refused": 0, "subjects": set()})
+        out.append(PurposeConsentStats(name, entry["granted"], entry["refused"], len(entry["subjects"]), total))
+    return out
+
+
 def _normal(moment: Any) -> str:
     try:
         return normalise_datetime(moment) if moment else ""

@@ -142,6 +142,20 @@ def subject_consents(label: str) -> str:
     )
 
 
+def consent_counts() -> str:
+    """Every subject's consent with its purpose (for the consent metrics)."""
+    return (
+        "MATCH (s)-[g:GAVE_CONSENT]->(c:Consent)-[:FOR_PURPOSE]->(p:Purpose) WHERE g.valid_to IS NULL OR g.valid_to > $now "
+        f"RETURN coalesce(p.name, p.{NODE_KEY}) AS purpose, labels(s)[0] + ':' + s.{NODE_KEY} AS sid, c.consent_status AS status, "
+        "c.granted_at AS granted, c.expires_at AS expires, c.revoked_at AS revoked"
+    )
+
+
+def subject_count(labels: Sequence[str]) -> str:
+    """How many nodes of each of `labels` there are (one row per label)."""
+    return " UNION ALL ".join(f"MATCH (n:{quote(label)}) RETURN count(n) AS n" for label in labels)
+
+
 def get_node(label: str) -> str:
     """One node's properties by key."""
     return f"MATCH (n:{quote(label)} {{{NODE_KEY}: $id}}) RETURN properties(n) AS props"

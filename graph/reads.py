@@ -144,6 +144,7 @@ class Reads:
         self._vectors = frozenset(p.name for _, p in self.ontology.vector_properties())
         self._heavy = sorted(self._vectors | {shadow_name(p.name) for _, p in self.ontology.fulltext_properties()})
         catalogue = purposes or default_purposes()
+        self.purposes_catalogue = catalogue
         #: the declared purpose's defaults (an unknown purpose has none: only `none` data and consents)
         self.purpose_spec = catalogue.purposes.get(purpose) or Purpose(purpose, "", "")
         self._decisions: dict[NodeRef, Decision] = {}

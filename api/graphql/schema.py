@@ -236,6 +236,16 @@ class CypherResult:
     truncated: bool = strawberry.field(description=f"True when more than {CYPHER_MAX_ROWS} rows came back (the rest are left out).")
 
 
+@strawberry.type(description="How the consents for one purpose stand (aggregates: no person).")
+class ConsentStat:
+    purpose: str
+    granted: int = strawberry.field(description="Consents granted and in force.")
+    refused: int = strawberry.field(description="Consents refused or revoked.")
+    subjects_granting: int = strawberry.field(description="People and accounts with a consent in force.")
+    subjects: int = strawberry.field(description="People and accounts in the graph.")
+    active_rate: float = strawberry.field(description="subjectsGranting / subjects.")
+
+
 @strawberry.type(description="Who is asking, for what.")
 class Me:
     key_id: str
@@ -580,6 +590,25 @@ class Query(OntologyQueries):
             for f in fused
         ]
         return SearchResults(mode=mode, hits=hits, warnings=warnings)
+
+    @strawberry.field(description="Consents per purpose of the catalogue: in force, refused or revoked, and the share of people and accounts with one.")
+    async def consent_stats(self, info: strawberry.Info) -> list[ConsentStat]:
+        from graph.consent import consent_stats
+        from graph.values import now_iso
+
+        ctx = context_of(info)
+        stats = await ctx.run(consent_stats, ctx.rc.store, list(ctx.reads.purposes_catalogue.names), now_iso())
+        return [
+            ConsentStat(
+                purpose=s.purpose,
+                granted=s.granted,
+                refused=s.refused,
+                subjects_granting=s.subjects_granting,
+                subjects=s.subjects,
+                active_rate=round(s.active_rate, 4),
+            )
+            for s in stats
+        ]
 
     @strawberry.field(
         description="A data-subject access request (stewards and admins, declared purpose legal): everything held about a Contact or "

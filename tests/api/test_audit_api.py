@@ -24,3 +24,18 @@ def test_reads_of_personal_data_are_audited(api, store) -> None:
     actions = [(e["action"], e["purpose"]) for e in log.entries()]
     assert actions[0] == ("read", "sales") and ("export", "legal") in actions
     assert log.verify().ok
+
+
+def test_consent_metrics_per_purpose(api, store) -> None:
+    load_demo_world(store)
+    query = "{ consentStats { purpose granted refused subjectsGranting subjects activeRate } }"
+    body = api.client.post("/graphql", json={"query": query}, headers=api.headers("analyst", "analytics")).json()
+    assert not body.get("errors"), body
+    stats = {s["purpose"]: s for s in body["data"]["consentStats"]}
+    subjects = store.stats().nodes["Contact"] + store.stats().nodes["Account"]
+    expected = {"purpose": "marketing", "granted": 1, "refused": 1, "subjectsGranting": 1, "subjects": subjects, "activeRate": round(1 / subjects, 4)}
+    assert stats["marketing"] == expected
+    assert (stats["sales"]["granted"], stats["sales"]["refused"]) == (0, 1) and stats["service"]["granted"] == 0
+    text = api.client.get("/metrics").text
+    assert 'khub_consents_in_force{purpose="marketing"} 1.0' in text and 'khub_consents_refused{purpose="sales"} 1.0' in text
+    assert "khub_consent_active_rate" in text
