@@ -175,7 +175,7 @@ def test_account_360_for_a_sales_tool(gql: Gql) -> None:
         contributions = [e["contribution"] for e in intent["evidence"]["edges"]]
         assert contributions == sorted(contributions, reverse=True)
         assert sum(contributions) == pytest.approx(intent["score"], abs=0.01)
-    # budget loosening serves marketing only: a service desk does not see it, a marketer does
+    # budget loosening serves marketing and sales, not service: a service desk does not see it, a marketer does
     assert "budget_loosening" not in {i["intentType"] for i in intents}
     marketing = gql.data(ACCOUNT_360, {"id": "renji-hospital"}, purpose="marketing")["account"]
     budget = next(e["node"] for e in marketing["intents"]["edges"] if e["node"]["intentType"] == "budget_loosening")

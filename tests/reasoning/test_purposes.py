@@ -21,7 +21,7 @@ def test_a_revoked_consent_suppresses_a_purpose_and_a_new_one_restores_it(store)
     assert intent["purpose_notes"].startswith("marketing: 2 piece(s) of evidence withheld (Contact:li-ming: revoked consent consent-li-ming-marketing)")
     assert "under the threshold 0.60" in intent["purpose_notes"]
     budget = store.get(NodeRef("Intent", "intent-budget_loosening-renji-hospital")).props
-    assert budget["purposes"] == ["marketing"] and budget["purpose_notes"] == ""  # its evidence is no one's behaviour
+    assert budget["purposes"] == ["marketing", "sales"] and budget["purpose_notes"] == ""  # its evidence is no one's behaviour
 
     again = NodeRef("Consent", "consent-li-ming-marketing-2026-11")
     store.upsert(
