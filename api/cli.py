@@ -838,6 +838,13 @@ dsr_app = typer.Typer(help="Data-subject requests: what khub holds about a perso
 app.add_typer(dsr_app, name="dsr")
 
 
+def _subject_ref(subject: str) -> NodeRef:
+    label, _, node_id = subject.partition(":")
+    if not node_id:
+        raise fail(f"give the subject as Type:id, e.g. Contact:li-ming (got {subject!r})", 2)
+    return NodeRef(label, node_id)
+
+
 @dsr_app.command("export")
 def dsr_export(
     subject: Annotated[str, typer.Argument(help="The person or account, Type:id (e.g. Contact:li-ming).")],
@@ -845,21 +852,18 @@ def dsr_export(
     html_out: Annotated[Path | None, typer.Option("--html", help="Also write a readable HTML report here.")] = None,
 ) -> None:
     """Everything held about a Contact or Account: profile, relationships (also ended ones), events,
-    consents, inferences with evidence, document mentions."""
-    from reasoning.subject_export import export_html, export_subject
-
-    label, _, node_id = subject.partition(":")
-    if not node_id:
-        raise fail(f"give the subject as Type:id, e.g. Contact:li-ming (got {subject!r})", 2)
+    consents, inferences with evidence, document mentions. Filed as a request (khub dsr requests)."""
     from graph.audit import AuditLog
+    from reasoning.subject_export import export_html
+    from reasoning.subject_requests import run_export
 
+    ref = _subject_ref(subject)
     settings = Settings()
     with connected(settings) as store:
         try:
-            exported = export_subject(store, NodeRef(label, node_id))
+            _request, exported = run_export(store, ref, "cli", AuditLog.for_data_dir(settings.data_dir), settings.dsr_deadline_days)
         except KhubError as exc:
             raise fail(str(exc)) from exc
-    AuditLog.for_data_dir(settings.data_dir).record("cli", "legal", "export", [exported["subject"]], {"command": "khub dsr export"})
     text = json.dumps(exported, ensure_ascii=False, indent=2, default=str)
     if out:
         out.write_text(text, encoding="utf-8")
@@ -869,6 +873,64 @@ def dsr_export(
     if html_out:
         html_out.write_text(export_html(exported), encoding="utf-8")
         console.print(f"wrote {html_out}")
+
+
+@dsr_app.command("erase")
+def dsr_erase(
+    subject: Annotated[str, typer.Argument(help="The person or account, Type:id (e.g. Contact:li-ming).")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    embed: Annotated[bool, typer.Option("--embed/--no-embed", help="Re-embed masked passages (without: their embedding is removed).")] = True,
+    as_json: JsonFlag = False,
+) -> None:
+    """Erase a Contact or Account: their events, the inferences built on their data, their consents,
+    masked mentions in documents, then a tombstone and a suppression list (re-ingest does not bring
+    them back). Cannot be undone."""
+    from graph.audit import AuditLog
+    from ingest.embed import load_embedder
+    from ingest.outbox import Outbox
+    from reasoning.subject_requests import run_erasure
+
+    ref = _subject_ref(subject)
+    if not yes and not typer.confirm(f"Erase {ref} and everything built on their data? This cannot be undone.", err=True):
+        raise fail("nothing erased", 1)
+    settings = Settings()
+    embedder = load_embedder(settings.embedding_model, settings.embedding_cache_path) if embed else None
+    with connected(settings) as store:
+        try:
+            request, report = run_erasure(
+                store, ref, "cli", AuditLog.for_data_dir(settings.data_dir), embedder, Outbox(settings.outbox_path), settings.dsr_deadline_days
+            )
+        except KhubError as exc:
+            raise fail(str(exc)) from exc
+    summary = {"request": request, "tombstone": report.tombstone, "proof": report.proof, **report.summary()}
+    if as_json:
+        _print_json(summary)
+        return
+    console.print(f"erased {ref.label} (request {request}); tombstone {report.tombstone}, proof {report.proof[:16]}…")
+    _print_rows(
+        [{"removed": k, "count": v} for k, v in report.nodes_deleted.items()]
+        + [{"removed": f"masked {k} texts", "count": v} for k, v in report.texts_masked.items()]
+    )
+    if report.rescore:
+        console.print(f"{len(report.rescore)} subject(s) queued for re-scoring by khub worker")
+
+
+@dsr_app.command("requests")
+def dsr_requests(
+    status: Annotated[str | None, typer.Option("--status", help="Only requests with this status (received, in_progress, completed, failed, rejected).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Data-subject requests, newest first, with their status, deadline and whether they are overdue."""
+    from reasoning.subject_requests import list_requests
+
+    with connected() as store:
+        rows = list_requests(store, status)
+    if as_json:
+        _print_json(rows)
+        return
+    _print_rows(
+        [{k: r[k] for k in ("id", "kind", "status", "subject", "received_at", "due_at", "completed_at", "overdue")} for r in rows], "data-subject requests"
+    )
 
 
 # ---------------------------------------------------------------------------- audit

@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 
 from api.jobs import Job
 from api.runtime import ServerState
+from graph.store import NodeRef
 from ingest.events import EventError, EventImportReport
 from ontology.errors import BadInput, KhubError
 
@@ -109,6 +110,21 @@ def document_pipeline(state: ServerState) -> Any:
             outbox=Outbox(settings.outbox_path),
         )
     return state.pipeline
+
+
+def erase_for_server(state: ServerState, ref: NodeRef, actor: str) -> dict[str, Any]:
+    """Erase a subject from the server's store (`reasoning.subject_requests.run_erasure`), re-embedding
+    masked passages with the document embedder when the server embeds documents; returns the summary."""
+    from graph.audit import AuditLog
+    from ingest.outbox import Outbox
+    from reasoning.subject_requests import run_erasure
+
+    settings = state.settings
+    embedder = document_pipeline(state).embedder if state.config.embed_documents else None
+    request, report = run_erasure(
+        state.store, ref, actor, AuditLog.for_data_dir(settings.data_dir), embedder, Outbox(settings.outbox_path), settings.dsr_deadline_days
+    )
+    return {"request": request, "tombstone": report.tombstone, "proof": report.proof, **report.summary()}
 
 
 def run_document_job(state: ServerState, job_id: str, files: list[tuple[str, Path]], doc_type: str | None) -> None:

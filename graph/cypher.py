@@ -284,6 +284,12 @@ def cascade_targets(label: str, edge_type: str) -> str:
     return f"MATCH (n:{quote(label)} {{{NODE_KEY}: $id}})-[:{quote(edge_type)}]->(m) RETURN labels(m)[0] AS label, m.{NODE_KEY} AS id"
 
 
+def remove_properties(label: str, names: Sequence[str]) -> str:
+    """Remove properties of one node by key (a property set to null is gone on both stores)."""
+    sets = ", ".join(f"n.{quote(name)} = null" for name in names)
+    return f"MATCH (n:{quote(label)} {{{NODE_KEY}: $id}}) SET {sets} RETURN count(n) AS found"
+
+
 def delete_nodes(label: str) -> str:
     """Delete nodes by key with their edges; report how many edges went."""
     return _clauses(
@@ -387,6 +393,11 @@ DELETE_SOME = "MATCH (n) WITH n LIMIT 20000 DETACH DELETE n RETURN count(*) AS d
 GET_META = f"MATCH (m:{META_LABEL} {{{NODE_KEY}: 'ontology'}}) RETURN m.version AS version, m.history AS history"
 SET_SCHEMA_TEXT = _clauses(f"MERGE (m:{META_LABEL} {{{NODE_KEY}: 'ontology'}})", "SET m.schema_text = $text")
 GET_SCHEMA_TEXT = f"MATCH (m:{META_LABEL} {{{NODE_KEY}: 'ontology'}}) RETURN m.schema_text AS text"
+GET_OR_SET_SECRET = _clauses(
+    f"MERGE (m:{META_LABEL} {{{NODE_KEY}: $key}})",
+    "ON CREATE SET m.value = $value",
+    "RETURN m.value AS value",
+)
 SET_META = _clauses(
     f"MERGE (m:{META_LABEL} {{{NODE_KEY}: 'ontology'}})",
     "SET m.version = $version",

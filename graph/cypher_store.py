@@ -7,6 +7,7 @@ differs); all behaviour lives here, so both stores behave the same.
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -286,6 +287,24 @@ class CypherGraphStore:
             result = self.conn.run_write(cypher.move_edges(type_, src.label, other_label, outgoing), {"src": src.id, "dst": dst.id, "rows": rows})
             moved += result[0]["moved"] if result else 0
         return moved
+
+    def remove_properties(self, ref: NodeRef, names: Sequence[str]) -> bool:
+        """Remove properties of a node (with their full-text copies); False when there is no such node."""
+        self._check_label(ref.label)
+        node_type = self.ontology.node_types[ref.label]
+        unknown = [n for n in names if n not in node_type.properties or n == NODE_KEY]
+        if unknown:
+            raise OntologyViolation(f"{ref.label} has no removable property {', '.join(map(repr, unknown))}")
+        if not names:
+            return self.get(ref) is not None
+        columns = sorted({*names, *(shadow_name(n) for n in names if node_type.properties[n].fulltext)})
+        rows = self.conn.run_write(cypher.remove_properties(ref.label, columns), {"id": ref.id})
+        return bool(rows and rows[0]["found"])
+
+    def secret(self, name: str) -> str:
+        """A random secret kept in the store, made on first use (the same for every process and host using this store)."""
+        rows = self.conn.run_write(cypher.GET_OR_SET_SECRET, {"key": f"secret:{name}", "value": secrets.token_hex(32)})
+        return str(rows[0]["value"])
 
     def remove_list_values(self, ref: NodeRef, prop: str, values: Sequence[Any]) -> int:
         """Take values out of a node's list property."""

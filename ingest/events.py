@@ -21,10 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from graph.consent import SUBJECT_LABELS
 from graph.store import EdgeRecord, GraphStore, NodeRecord, NodeRef, Rejected
 from graph.values import ValueRejected, normalise_datetime
 from ingest.deadletter import DeadLetter
 from ingest.outbox import Outbox
+from ingest.suppression import SuppressionList, identifier_kind, mask
 from ingest.telemetry import Reading, TelemetryAggregator
 from ontology.event_schema import REFERENCE_LABELS, EventSchema
 
@@ -47,6 +49,7 @@ class EventImportReport:
     telemetry_seen: int = 0
     devices_updated: int = 0
     rejected: list[Rejected] = field(default_factory=list)
+    suppressed: int = 0
     seconds: float = 0.0
 
     def summary(self) -> dict[str, Any]:
@@ -58,6 +61,7 @@ class EventImportReport:
             "telemetry_already_seen": self.telemetry_seen,
             "devices_updated": self.devices_updated,
             "rejected": len(self.rejected),
+            "suppressed_erased_subjects": self.suppressed,
             "seconds": round(self.seconds, 3),
             "events_per_second": round(self.read / self.seconds, 1) if self.seconds else None,
             "errors": [{"item": r.item, "reason": r.reason} for r in self.rejected[:100]],
@@ -66,6 +70,10 @@ class EventImportReport:
 
 class EventError(ValueError):
     """An event that cannot be imported; the message says why."""
+
+
+class ErasedSubject(EventError):
+    """An event only erased subjects performed: not imported (counted as suppressed, not an error)."""
 
 
 def read_event_file(path: Path) -> Iterator[tuple[str, dict[str, Any] | EventError]]:
@@ -145,6 +153,7 @@ class EventImporter:
             for name, etype in schema.types.items()
         }
         self._not_fields = frozenset((*_RESERVED, *REFERENCE_LABELS, *KEY_REFERENCES))
+        self.suppression = SuppressionList(store)
 
     def _resolve_key(self, label: str, prop: str, value: str, stubs: dict[tuple[str, str], NodeRecord]) -> NodeRef:
         cache_key = (label, prop, value.strip().lower())
@@ -202,21 +211,39 @@ class EventImporter:
                 except (TypeError, ValueError):
                     raise EventError(f"{key} must be a number, got {value!r}") from None
             props[prop] = value
+        suppression = self.suppression if len(self.suppression) else None
+        if suppression is not None:  # erased people stay erased: their e-mail addresses are masked in the event's text
+            for name, value in props.items():
+                spans = suppression.email_spans(value) if isinstance(value, str) else []
+                if spans:
+                    props[name] = mask(value, spans)
         node = NodeRecord("Event", event_id, props)
         me = NodeRef("Event", event_id)
         source = f"event:{event_id}"
         edges: list[EdgeRecord] = []
         ensured = self._ensured
+        performers = erased = 0
         for kind, label, edge_type in self._references[etype.name]:
             for ref in _each(get(kind)):  # one id, or a list (an e-mail's sender, recipients and cc)
                 target = NodeRef(label, _ref_id(kind, ref))
+                if suppression is not None and label in SUBJECT_LABELS and suppression.node(target):
+                    erased += edge_type == "PERFORMED_BY"
+                    continue
+                performers += edge_type == "PERFORMED_BY"
                 key = (label, target.id)
                 if key not in ensured and key not in stubs:
                     stubs[key] = NodeRecord(label, target.id)
                 edges.append(EdgeRecord(edge_type, me, target, source_id=source, extractor=EXTRACTOR))
         for key, (label, prop) in KEY_REFERENCES.items():
             for value in _each(get(key)):
-                keyed.append((me, label, prop, str(value), etype.edge_type(key.split("_", 1)[0]) or "PERFORMED_BY"))
+                edge_type = etype.edge_type(key.split("_", 1)[0]) or "PERFORMED_BY"
+                if suppression is not None and suppression.contains(identifier_kind(label, prop), value):
+                    erased += edge_type == "PERFORMED_BY"
+                    continue
+                performers += edge_type == "PERFORMED_BY"
+                keyed.append((me, label, prop, str(value), edge_type))
+        if erased and not performers:
+            raise ErasedSubject(f"event {event_id}: performed by an erased subject only")
         return node, edges, None
 
     def import_records(self, records: Iterable[tuple[str, dict[str, Any] | EventError]]) -> EventImportReport:
@@ -228,6 +255,7 @@ class EventImporter:
         """
         report = EventImportReport()
         started = time.perf_counter()
+        self.suppression.refresh()  # an erasure in another process counts from the next import on
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="khub-events") as writer:
             pending: Future[None] | None = None
             for batch in _batches(records, self.batch_size):
@@ -263,6 +291,9 @@ class EventImporter:
                 if isinstance(record, EventError):
                     raise record
                 node, node_edges, reading = convert(record, stubs, keyed)
+            except ErasedSubject:
+                out.suppressed += 1
+                continue
             except EventError as exc:
                 errors.append((item, str(exc)))
                 continue
@@ -278,6 +309,7 @@ class EventImporter:
         """Write one converted batch: events, their links, stub nodes, then telemetry features."""
         for item, reason in batch.errors:
             self._reject(report, item, reason)
+        report.suppressed += batch.suppressed
         stubs, edges = batch.stubs, batch.edges
         for me, label, prop, value, edge_type in batch.keyed:
             target = self._resolve_key(label, prop, value, stubs)
@@ -321,6 +353,7 @@ class _Converted:
     keyed: list[tuple[NodeRef, str, str, str, str]] = field(default_factory=list)  # (event, label, key property, value, edge type)
     items: dict[str, str] = field(default_factory=dict)  # event id -> file:line
     errors: list[tuple[str, str]] = field(default_factory=list)  # (file:line, reason)
+    suppressed: int = 0  # events of erased subjects, dropped
 
 
 def _batches(pairs: Iterable[Any], size: int) -> Iterator[list[Any]]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from graph.consent import SUBJECT_LABELS
 from graph.store import EdgeRecord, GraphStore, NodeRecord, NodeRef
 from graph.values import now_iso
 from ingest.chunk import chunk_elements, document_text
@@ -23,11 +24,12 @@ from ingest.deadletter import DeadLetter
 from ingest.doc_facts import facts_to_records
 from ingest.doc_rules import extract_facts
 from ingest.embed import Embedder
-from ingest.entities import EntityLinker
+from ingest.entities import EntityLinker, entity_id
 from ingest.known_entities import KnownEntities
-from ingest.nlp.extract import Extractor
+from ingest.nlp.extract import Extractor, Mention
 from ingest.outbox import Outbox
 from ingest.parse import ParsedDocument, discover, parse_file
+from ingest.suppression import SuppressionList, identifier_kind, mask
 from ontology.errors import BadInput, KhubError
 
 EXTRACTOR_NAME = "khub.ingest/1"
@@ -118,6 +120,7 @@ class IngestPipeline:
         self.deadletter = deadletter
         self.extractor = extractor or Extractor()
         self.linker = EntityLinker(KnownEntities(store))
+        self.suppression = SuppressionList(store)
         self.max_bytes = max_bytes
         self.max_chunk_chars = max_chunk_chars
         self.outbox = outbox
@@ -184,11 +187,34 @@ class IngestPipeline:
             return FileResult(source, "unchanged", doc_id)
         parsed = parse_file(path, data, forced_type)
         stages["parse"] = time.perf_counter() - tick
+        self.suppression.refresh()  # an erasure in another process counts from the next document on
         if existing is not None:
             self.store.delete(NodeRef("Document", doc_id))  # its chunks and their mentions go with it
         result = self._write(parsed, doc_id, digest, stages, replacing=existing is not None)
         result.status = "updated" if existing is not None else "added"
         return result
+
+    def _erased_mention(self, mention: Mention) -> bool:
+        """True when a mention names an erased person or organisation (on the suppression list)."""
+        if not len(self.suppression) or mention.label not in SUBJECT_LABELS:
+            return False
+        if mention.node_id:
+            return self.suppression.node(NodeRef(mention.label, str(mention.node_id)))
+        return self.suppression.name(mention.label, mention.text) or self.suppression.node(NodeRef(mention.label, entity_id(mention.label, mention.text)))
+
+    def _erased_record(self, record: NodeRecord) -> bool:
+        """True when a node a document's facts would write is an erased subject (by id, name or e-mail)."""
+        if not len(self.suppression) or record.label not in SUBJECT_LABELS:
+            return False
+        if self.suppression.node(NodeRef(record.label, record.id)):
+            return True
+        values = {**getattr(record, "defaults", {}), **record.props}
+        return any(
+            self.suppression.contains(identifier_kind(record.label, name), item)
+            for name, value in values.items()
+            for item in (value if isinstance(value, list) else [value])
+            if isinstance(item, str)
+        )
 
     def _embed_entities(self, nodes: list[NodeRecord], context: dict[NodeRef, tuple[str, str]]) -> None:
         """Give new entity nodes an embedding of their name in the context they were first seen
@@ -218,17 +244,23 @@ class IngestPipeline:
             languages[extraction.language] = languages.get(extraction.language, 0) + len(chunk.text)
         facts = extract_facts(document_text(parsed.elements), parsed.doc_type if parsed.doc_type != "transcript" else None)
         fact_records = facts_to_records(facts, doc_ref, parsed.title, self.linker)
-        nodes.extend(fact_records.nodes)
-        edges.extend(fact_records.edges)
+        erased = {NodeRef(n.label, n.id) for n in fact_records.nodes if self._erased_record(n)}
+        nodes.extend(n for n in fact_records.nodes if NodeRef(n.label, n.id) not in erased)
+        edges.extend(e for e in fact_records.edges if e.src not in erased and e.dst not in erased)
         stages["nlp"] = time.perf_counter() - tick
         tick = time.perf_counter()
+        texts: list[str] = []
         for chunk, extraction in zip(chunks, extractions, strict=True):
             chunk_ref = NodeRef("Chunk", f"{doc_id}#{chunk.position}")
-            nodes.append(
-                NodeRecord("Chunk", chunk_ref.id, {"text": chunk.text, "position": chunk.position, "page": chunk.page, "language": extraction.language})
-            )
+            hidden = {i for i, m in enumerate(extraction.mentions) if self._erased_mention(m)}
+            text = chunk.text
+            if hidden or len(self.suppression):  # erased people stay erased: their mentions and e-mails are masked
+                text = mask(text, [(m.start, m.end) for i, m in enumerate(extraction.mentions) if i in hidden] + self.suppression.email_spans(text))
+            texts.append(text)
+            nodes.append(NodeRecord("Chunk", chunk_ref.id, {"text": text, "position": chunk.position, "page": chunk.page, "language": extraction.language}))
             edges.append(EdgeRecord("HAS_CHUNK", doc_ref, chunk_ref, source_id=doc_id, extractor=EXTRACTOR_NAME))
-            links = self.linker.link(extraction.mentions, nodes)
+            kept = iter(self.linker.link([m for i, m in enumerate(extraction.mentions) if i not in hidden], nodes))
+            links = [None if i in hidden else next(kept) for i in range(len(extraction.mentions))]
             for mention, link in zip(extraction.mentions, links, strict=True):
                 if link is None:
                     continue
@@ -237,7 +269,7 @@ class IngestPipeline:
                 if link.marker:
                     props["merged_from"] = [link.marker]
                 if link.new and link.ref not in entity_context:
-                    entity_context[link.ref] = (mention.text, context_around(chunk.text, mention.start, mention.end))
+                    entity_context[link.ref] = (mention.text, context_around(text, mention.start, mention.end))
                 edges.append(
                     EdgeRecord(
                         "MENTIONS",
@@ -273,7 +305,7 @@ class IngestPipeline:
         stages["resolve"] = time.perf_counter() - tick
         tick = time.perf_counter()
         if self.embedder is not None:
-            vectors = self.embedder.embed([c.text for c in chunks], "passage")
+            vectors = self.embedder.embed(texts, "passage")
             for node, vector in zip((n for n in nodes if n.label == "Chunk"), vectors, strict=True):
                 node.props["embedding"] = vector.tolist()
             self._embed_entities(nodes, entity_context)

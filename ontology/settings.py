@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     graphql_read_timeout_seconds: float = Field(10.0, description="server-side timeout of each GraphQL store read")
     graphql_cypher_timeout_seconds: float = Field(5.0, description="timeout of the analysts' read-only `cypher` query")
     graphql_subscription_poll_seconds: float = Field(2.0, description="how often `intentDetected` subscriptions look for new intents")
+    dsr_deadline_days: int = Field(30, description="days a data-subject request may take (GDPR art. 12(3): one month)")
 
     @property
     def deadletter_path(self) -> Path:

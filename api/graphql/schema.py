@@ -617,18 +617,26 @@ class Query(OntologyQueries):
         permission_classes=[IsSteward],
     )
     async def subject_export(self, info: strawberry.Info, subject: str) -> JSON:
-        from reasoning.subject_export import export_subject
+        from reasoning.subject_requests import run_export
 
         ctx = context_of(info)
-        if ctx.purpose != "legal":
-            from ontology.errors import ConsentDenied
-
-            raise ConsentDenied(f"a data-subject export answers a legal obligation: declare the purpose legal (not {ctx.purpose})")
+        _require_legal(ctx.purpose, "a data-subject export")
         ref = parse_ref(subject, ctx.reads.ontology)
-        exported = await ctx.run(export_subject, ctx.rc.store, ref)
         audit = AuditLog.for_data_dir(ctx.rc.settings.data_dir)
-        await ctx.run(audit.record, f"key:{ctx.principal.key_id}", ctx.purpose, "export", [str(ref)], {"request": ctx.rc.request_id})
+        _request, exported = await ctx.run(run_export, ctx.rc.store, ref, f"key:{ctx.principal.key_id}", audit, ctx.rc.settings.dsr_deadline_days)
         return json_safe(exported)
+
+    @strawberry.field(
+        description="Data-subject requests (stewards and admins, declared purpose legal), newest first: kind (export, erase), status, "
+        "subject (a digest once erased), received, due and completed times, whether overdue, outcome as counts.",
+        permission_classes=[IsSteward],
+    )
+    async def subject_requests(self, info: strawberry.Info, status: str | None = None) -> JSON:
+        from reasoning.subject_requests import list_requests
+
+        ctx = context_of(info)
+        _require_legal(ctx.purpose, "the data-subject requests")
+        return json_safe(await ctx.run(list_requests, ctx.rc.store, status))
 
     @strawberry.field(
         description=f"Read-only Cypher with parameters (analysts and admins): writes are refused, it stops after {CYPHER_TIMEOUT:g} s, "
@@ -697,6 +705,14 @@ class DocumentUpload:
     filename: str
     text: str | None = strawberry.field(default=None, description="The content of a text format (.txt, .md, .html, .eml, ...), as UTF-8.")
     content_base64: str | None = strawberry.field(default=None, description="The content of any supported format, base64-encoded (standard alphabet).")
+
+
+def _require_legal(purpose: str, what: str) -> None:
+    """Data-subject requests answer a legal obligation: `ConsentDenied` for any other declared purpose."""
+    if purpose != "legal":
+        from ontology.errors import ConsentDenied
+
+        raise ConsentDenied(f"{what} answers a legal obligation: declare the purpose legal (not {purpose})")
 
 
 def _server_state(info: strawberry.Info) -> Any:
@@ -779,6 +795,22 @@ class Mutation(OntologyMutations):
         saved = [(name, await ctx.run(save_upload, io.BytesIO(content), folder, name)) for name, content in zip(names, contents, strict=True)]
         job = start_document_job(state, ctx.principal.key_id, ctx.purpose, saved, doc_type)
         return JobProgress.of(job)
+
+    @strawberry.mutation(
+        description="Erase a Contact or Account (stewards and admins, declared purpose legal; khub dsr erase does the same): their events, "
+        "the inferences built on their data, their consents, their mentions masked in documents; leaves a tombstone and a suppression list "
+        "so re-ingest does not bring them back. Cannot be undone: `confirm` must be true. Answers the request, tombstone, proof and counts.",
+        permission_classes=[IsSteward],
+    )
+    async def erase_subject(self, info: strawberry.Info, subject: str, confirm: bool) -> JSON:
+        from api.writes import erase_for_server
+
+        ctx = context_of(info)
+        _require_legal(ctx.purpose, "an erasure")
+        if not confirm:
+            raise BadInput("an erasure cannot be undone: set confirm to true")
+        ref = parse_ref(subject, ctx.reads.ontology)
+        return json_safe(await ctx.run(erase_for_server, _server_state(info), ref, f"key:{ctx.principal.key_id}"))
 
     @strawberry.mutation(description="Say what you found of an intent: acknowledged, acted or dismissed (kept on the intent, used for calibration).")
     async def intent_feedback(self, info: strawberry.Info, intent_id: strawberry.ID, outcome: FeedbackOutcome, reason: str | None = None) -> FeedbackResult:

@@ -1,8 +1,10 @@
 """Hostile GraphQL is refused before it runs, quickly, with a stable code, on both stores.
 
-Each refusal must cost no store call (the counting proxy over the real store proves it) and take
-milliseconds (asserted loosely: shared machines), however large the document claims to be;
-`test_measuring_is_linear_in_the_document` checks the measure itself is linear.
+Each refusal must cost no store call (the counting proxy over the real store proves it: the query
+was refused before it ran), however large the document claims to be;
+`test_measuring_is_linear_in_the_document` checks the measure itself does not expand fragments
+(expanded, its document would take 3^39 steps: it would never finish). How fast refusals are is
+measured in `bench/api.py`, not asserted here (wall-clock limits fail on loaded machines).
 """
 
 from __future__ import annotations
@@ -30,12 +32,9 @@ def guarded(store: Any) -> tuple[Gql, CountingStore]:
 def refused(guarded: tuple[Gql, CountingStore], query: str, variables: dict[str, Any] | None = None) -> list[str]:
     """The error codes of a query that must be refused fast and without touching the store."""
     gql, counting = guarded
-    started = time.perf_counter()
     body = gql.post(query, variables, "admin")
-    elapsed = time.perf_counter() - started
     assert body.get("data") is None, body
     assert counting.total == 0, counting.calls
-    assert elapsed < 2.0, f"refusing took {elapsed:.2f} s"  # ms when the machine is idle; CI machines are shared
     text = str(body)
     assert "Traceback" not in text and 'File "' not in text
     return codes(body)
@@ -113,7 +112,7 @@ def test_measuring_is_linear_in_the_document() -> None:
     document = parse("{ ...A39 }\n" + "\n".join(fragments))
     started = time.perf_counter()
     measured = measure_document(schema, document, None, None)
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < 30, "the measure expanded fragments (3^39 steps)"  # linear: milliseconds
     assert measured.aliases == 3**39 and measured.depth == 2
 
 
