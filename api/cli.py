@@ -933,6 +933,60 @@ def dsr_requests(
     )
 
 
+# ---------------------------------------------------------------------------- consent
+consent_app = typer.Typer(help="A person's consent decisions, each with a verifiable receipt (docs/consent.md).", no_args_is_help=True)
+app.add_typer(consent_app, name="consent")
+
+
+@consent_app.command("decide")
+def consent_decide(
+    subject: Annotated[str, typer.Argument(help="The person or account, Type:id (e.g. Contact:li-ming).")],
+    purpose: Annotated[str, typer.Argument(help="A purpose of ontology/purposes.yaml (e.g. marketing).")],
+    decision: Annotated[str, typer.Argument(help="granted, refused or revoked.")],
+    categories: Annotated[str | None, typer.Option("--categories", help="Comma-separated data categories (default: all but sensitive).")] = None,
+    notice_version: Annotated[str | None, typer.Option("--notice-version", help="The version of the notice text the person was shown.")] = None,
+    notice_hash: Annotated[str | None, typer.Option("--notice-hash", help="The hash of that notice text.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the receipt here (default: standard output).")] = None,
+) -> None:
+    """Record a consent decision received through another channel (a signed form, a call) and print its receipt."""
+    from graph.audit import AuditLog
+    from ontology.purposes import default_purposes
+    from reasoning.consent_ledger import record_decision
+
+    ref = _subject_ref(subject)
+    settings = Settings()
+    chosen = [c.strip() for c in categories.split(",") if c.strip()] if categories else None
+    with connected(settings) as store:
+        try:
+            receipt = record_decision(
+                store, AuditLog.for_data_dir(settings.data_dir), default_purposes(), ref, purpose, decision, "cli", chosen, notice_version, notice_hash
+            )
+        except KhubError as exc:
+            raise fail(str(exc)) from exc
+    text = json.dumps(receipt, ensure_ascii=False, indent=2)
+    if out:
+        out.write_text(text, encoding="utf-8")
+        console.print(f"{decision} {purpose} for {ref}: receipt {receipt['receipt_id']} written to {out}")
+    else:
+        sys.stdout.write(text + "\n")
+
+
+@consent_app.command("verify")
+def consent_verify(receipt: Annotated[Path, typer.Argument(help="A receipt (JSON) from khub consent decide or GraphQL decideConsent.")]) -> None:
+    """Check a consent receipt against itself and the audit chain; exit 1 saying what does not hold."""
+    from graph.audit import AuditLog
+    from reasoning.consent_ledger import verify_receipt
+
+    try:
+        data = json.loads(receipt.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise fail(f"{receipt}: not a readable JSON receipt: {exc}") from exc
+    verdict = verify_receipt(AuditLog.for_data_dir(Settings().data_dir), data)
+    console.print(("[green]ok[/] " if verdict.ok else "[bold red]INVALID[/] ") + verdict.message, markup=True)
+    if not verdict.ok:
+        raise typer.Exit(1)
+
+
 # ---------------------------------------------------------------------------- audit
 audit_app = typer.Typer(help="The tamper-evident log of every use of personal data (graph/audit.py).", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")

@@ -67,16 +67,18 @@ def serve(
 
 def apikey_create(
     name: Annotated[str, typer.Option("--name", help="Who or what uses the key (e.g. 'crm-sync').")],
-    role: Annotated[str, typer.Option("--role", help=f"One of: {', '.join(ROLES)}.")],
+    role: Annotated[str, typer.Option("--role", help=f"One of: {', '.join(ROLES)}, or subject (with --subject).")],
+    subject: Annotated[str | None, typer.Option("--subject", help="For --role subject: the person's own token, for Contact:ID (or Account:ID).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Create an API key; the key is printed once (only its hash is stored)."""
+    """Create an API key; the key is printed once (only its hash is stored). A subject token lets a
+    person see their own data (GraphQL myData) and decide their consents, nothing else."""
     try:
-        key_id, plaintext = _keys().create(name, role)
+        key_id, plaintext = _keys().create(name, role, subject)
     except KhubError as exc:
         raise _fail(str(exc), 2) from exc
     if as_json:
-        typer.echo(json.dumps({"id": key_id, "name": name.strip(), "role": role, "key": plaintext}))
+        typer.echo(json.dumps({"id": key_id, "name": name.strip(), "role": role, "key": plaintext, **({"subject": subject} if subject else {})}))
         return
     console.print(f"created API key [bold]{key_id}[/] ({role}) for {name.strip()}")
     console.print("key (shown once, store it now):")

@@ -15,9 +15,11 @@ from typing import Literal
 from graph.store import GraphStore
 from ontology.settings import Settings
 
-Role = Literal["analyst", "sales_tool", "steward", "admin"]
-#: The roles an API key can have, least to most privileged.
+Role = Literal["analyst", "sales_tool", "steward", "admin", "subject"]
+#: The roles of staff and system API keys, least to most privileged.
 ROLES: tuple[Role, ...] = ("sales_tool", "analyst", "steward", "admin")
+#: The role of a data subject's own token: bound to one Contact or Account, it sees only their data (GraphQL myData).
+SUBJECT_ROLE: Role = "subject"
 #: The header a request declares its purpose in.
 PURPOSE_HEADER = "X-Khub-Purpose"
 
@@ -29,6 +31,8 @@ class Principal:
     key_id: str
     name: str
     role: Role
+    #: For a subject token: the Contact or Account (Type:id) it belongs to.
+    subject: str | None = None
 
     def has_role(self, *roles: Role) -> bool:
         """True when the caller's role is one of `roles` (admin always is)."""

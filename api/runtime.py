@@ -71,6 +71,7 @@ class ConsentCollector:
         self.state = state
         self.every_seconds = every_seconds
         self._cached: tuple[float, list[Any]] = (0.0, [])
+        self._requests: tuple[float, Any] = (0.0, None)
         self._lock = threading.Lock()
 
     def stats(self) -> list[Any]:
@@ -89,10 +90,39 @@ class ConsentCollector:
             self._cached = (time.monotonic(), cached)
             return cached
 
+    def request_stats(self) -> Any:
+        """Data-subject requests in numbers (`reasoning.subject_requests.request_stats`), cached like `stats`; None when the store does not answer."""
+        from reasoning.subject_requests import request_stats
+
+        with self._lock:
+            at, cached = self._requests
+            if self.state.store is None or (time.monotonic() - at < self.every_seconds and at):
+                return cached
+            try:
+                cached = request_stats(self.state.store)
+            except Exception as exc:  # a scrape must not fail because the store is slow
+                log.warning("request metrics: %s: %s", type(exc).__name__, exc)
+            self._requests = (time.monotonic(), cached)
+            return cached
+
     def collect(self) -> Iterator[Any]:
-        """The gauges, one sample per purpose."""
+        """The gauges: consent per purpose, data-subject requests."""
         from prometheus_client.core import GaugeMetricFamily
 
+        requests = self.request_stats()
+        if requests is not None:
+            for name, text, value in (
+                ("khub_dsr_requests_open", "Data-subject requests received and not yet completed", requests.open),
+                ("khub_dsr_requests_overdue", "Open data-subject requests past their deadline", requests.overdue),
+                ("khub_dsr_requests_completed", "Data-subject requests completed", requests.completed),
+                ("khub_dsr_requests_failed", "Data-subject requests that failed or were rejected", requests.failed),
+                (
+                    "khub_dsr_turnaround_median_seconds",
+                    "Median seconds from receiving a data-subject request to completing it",
+                    requests.median_turnaround_seconds or 0.0,
+                ),
+            ):
+                yield GaugeMetricFamily(name, text, value=float(value))
         stats = self.stats()
         families = (
             ("khub_consents_in_force", "Consents granted and in force, by purpose", lambda s: s.granted),

@@ -46,7 +46,7 @@ from typing import Any, cast
 import anyio.to_thread
 from starlette.requests import HTTPConnection
 
-from api.context import PURPOSE_HEADER, ROLES, Principal, RequestContext, Role
+from api.context import PURPOSE_HEADER, ROLES, SUBJECT_ROLE, Principal, RequestContext, Role
 from api.errors import FORBIDDEN, PURPOSE_REQUIRED, RATE_LIMITED, UNAUTHENTICATED, ApiError, request_id_of
 from graph.values import now_iso
 from ontology.errors import BadInput, NotFound
@@ -81,10 +81,14 @@ class ApiKeyRecord:
     n: int = SCRYPT_N
     r: int = SCRYPT_R
     p: int = SCRYPT_P
+    subject: str | None = None  # a subject token's Contact or Account (Type:id)
 
     def public(self) -> dict[str, Any]:
         """The fields safe to list (no salt, no hash)."""
-        return {"id": self.id, "name": self.name, "role": self.role, "created": self.created, "revoked": self.revoked}
+        out = {"id": self.id, "name": self.name, "role": self.role, "created": self.created, "revoked": self.revoked}
+        if self.subject:
+            out["subject"] = self.subject
+        return out
 
 
 def _b64(data: bytes) -> str:
@@ -142,7 +146,8 @@ class ApiKeyStore:
             raise BadInput(f"{self.path}: a key record is malformed: {exc}") from None
 
     def _write_file(self, records: dict[str, ApiKeyRecord]) -> None:
-        payload = json.dumps({"format": _FORMAT, "keys": [asdict(r) for r in records.values()]}, indent=1, ensure_ascii=False)
+        rows = [{k: v for k, v in asdict(r).items() if k != "subject" or v} for r in records.values()]  # staff keys have no subject
+        payload = json.dumps({"format": _FORMAT, "keys": rows}, indent=1, ensure_ascii=False)
         fd, tmp = tempfile.mkstemp(prefix=".api-keys.", dir=self.path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -176,13 +181,18 @@ class ApiKeyStore:
             return self._records
 
     # ------------------------------------------------------------------ management
-    def create(self, name: str, role: str) -> tuple[str, str]:
-        """A new key: (key id, the plaintext key, to show once; only its hash is stored)."""
+    def create(self, name: str, role: str, subject: str | None = None) -> tuple[str, str]:
+        """A new key: (key id, the plaintext key, to show once; only its hash is stored). A
+        `subject` token (role subject) belongs to one Contact or Account, given as Type:id."""
         name = name.strip()
         if not name or len(name) > 200:
             raise BadInput("an API key needs a name (1 to 200 characters)")
-        if role not in ROLES:
-            raise BadInput(f"unknown role {role!r} (known: {', '.join(ROLES)})")
+        if role not in (*ROLES, SUBJECT_ROLE):
+            raise BadInput(f"unknown role {role!r} (known: {', '.join((*ROLES, SUBJECT_ROLE))})")
+        if (role == SUBJECT_ROLE) != bool(subject):
+            raise BadInput("a subject token needs --subject Type:id, and only a subject token has one")
+        if subject and (subject.partition(":")[0] not in ("Contact", "Account") or not subject.partition(":")[2]):
+            raise BadInput(f"a subject token belongs to a Contact or an Account, as Type:id (got {subject!r})")
         with self._locked(exclusive=True):
             records = self._read_file()
             key_id = secrets.token_hex(6)
@@ -191,7 +201,9 @@ class ApiKeyStore:
             plaintext = f"{KEY_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
             salt = secrets.token_bytes(16)
             digest = _scrypt(plaintext, salt, self.scrypt_n, SCRYPT_R, SCRYPT_P)
-            records[key_id] = ApiKeyRecord(key_id, name, cast(Role, role), now_iso(), None, _b64(salt), _b64(digest), self.scrypt_n, SCRYPT_R, SCRYPT_P)
+            records[key_id] = ApiKeyRecord(
+                key_id, name, cast(Role, role), now_iso(), None, _b64(salt), _b64(digest), self.scrypt_n, SCRYPT_R, SCRYPT_P, subject or None
+            )
             self._write_file(records)
         return key_id, plaintext
 
@@ -252,7 +264,7 @@ class ApiKeyStore:
     def _principal(record: ApiKeyRecord) -> Principal:
         if record.revoked is not None:
             raise ApiError(FORBIDDEN, f"API key {record.id} was revoked on {record.revoked[:10]}", 403)
-        return Principal(record.id, record.name, record.role)
+        return Principal(record.id, record.name, record.role, record.subject)
 
 
 class TokenBucket:

@@ -387,7 +387,7 @@ class QueryGuard(SchemaExtension):
         elif ec.graphql_document is not None:
             schema = ec.schema._schema
             measured = document_cache(schema).measure(schema, ec.graphql_document, ec.query, ec.variables, ec.operation_name) if ec.query else None
-            errors = check_limits(schema, ec.graphql_document, ec.variables, ec.operation_name, self.limits, measured)
+            errors = check_limits(schema, ec.graphql_document, ec.variables, ec.operation_name, self.limits, measured) or self._subject_scope()
             if errors:
                 ec.pre_execution_errors = errors
             else:
@@ -406,6 +406,19 @@ class QueryGuard(SchemaExtension):
             cache.remember_valid(key)
             if self._parse_key is not None:
                 cache.remember_parsed(self._parse_key, ec.graphql_document)
+
+    def _subject_scope(self) -> list[GraphQLError]:
+        """A subject token may ask only for its own data: refuse any other root field."""
+        ec = self.execution_context
+        principal = getattr(getattr(ec.context, "rc", None), "principal", None)
+        if getattr(principal, "role", None) != "subject" or ec.graphql_document is None:
+            return []
+        asked = root_fields(ec.graphql_document, ec.operation_name)
+        other = sorted(asked - SUBJECT_FIELDS)
+        if not other:
+            return []
+        allowed = ", ".join(sorted(SUBJECT_FIELDS - {"__typename"}))
+        return [limit_error(f"a subject token may ask only for its own data ({allowed}), not {', '.join(other)}", "FORBIDDEN")]
 
     def request_id(self) -> str:
         """The request id of the operation, for log lines and masked errors."""
@@ -437,6 +450,33 @@ class QueryGuard(SchemaExtension):
             return _with(error, message, {**extensions, "code": code})
         log.error("GraphQL resolver error (request %s): %s", self.request_id(), error.message, exc_info=original)
         return _with(error, f"internal error (request {self.request_id()}); the server log has the details", {"code": "INTERNAL_ERROR"})
+
+
+#: The root fields a data subject's own token may use.
+SUBJECT_FIELDS = frozenset({"me", "myData", "decideConsent", "verifyConsentReceipt", "__typename"})
+
+
+def root_fields(document: DocumentNode, operation_name: str | None) -> set[str]:
+    """The root field names the chosen operation asks for (through fragments and inline fragments at the root)."""
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    chosen = [o for o in operations if operation_name is None or (o.name and o.name.value == operation_name)]
+    names: set[str] = set()
+    seen: set[str] = set()
+
+    def walk(selections: Any) -> None:
+        for sel in selections:
+            if isinstance(sel, FieldNode):
+                names.add(sel.name.value)
+            elif isinstance(sel, InlineFragmentNode):
+                walk(sel.selection_set.selections)
+            elif isinstance(sel, FragmentSpreadNode) and sel.name.value not in seen and sel.name.value in fragments:
+                seen.add(sel.name.value)
+                walk(fragments[sel.name.value].selection_set.selections)
+
+    for operation in chosen[:1] if operation_name is None else chosen:
+        walk(operation.selection_set.selections)
+    return names
 
 
 def _stand_in(operation_name: str | None) -> DocumentNode:

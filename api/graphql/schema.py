@@ -50,6 +50,7 @@ from api.graphql.limits import Limits, QueryGuard
 from api.graphql.ontology_edits import OntologyMutations, OntologyQueries
 from api.graphql.pagination import DEFAULT_PAGE, Connection, Edge, PageInfo, Relation, check_first, decode_cursor, encode_cursor, page_info
 from api.graphql.search import SearchMode, rank_in, run_search
+from api.graphql.subject import SubjectMutations, SubjectQueries
 from api.graphql.types import (
     ALL_TYPES,
     TYPED,
@@ -377,7 +378,7 @@ def _member(m: Any, found: dict[NodeRef, Any]) -> ChainMember:
 
 # ---------------------------------------------------------------------- queries
 @strawberry.type(description="Read the knowledge graph.")
-class Query(OntologyQueries):
+class Query(OntologyQueries, SubjectQueries):
     account = _by_key("Account")
     contact = _by_key("Contact")
     opportunity = _by_key("Opportunity")
@@ -738,7 +739,7 @@ def _document_bytes(index: int, doc: DocumentUpload) -> bytes:
 
 
 @strawberry.type(description="Change the knowledge graph.")
-class Mutation(OntologyMutations):
+class Mutation(OntologyMutations, SubjectMutations):
     @strawberry.mutation(
         description="Record a batch of events (each an object like one line of POST /v1/events), idempotent by event id; a bad event comes back "
         "in `errors` with its index and is dead-lettered, the rest lands. For batches over the variables limit (64 KB), use POST /v1/events.",

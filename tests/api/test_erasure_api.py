@@ -58,6 +58,12 @@ def test_a_steward_erases_a_person_through_graphql(api, store) -> None:
     assert {r["status"] for r in post(REQUESTS, {"st": None})["data"]["subjectRequests"]} == {"completed", "rejected"}
     log = AuditLog.for_data_dir(api.settings.data_dir)
     assert log.verify().ok and [e["action"] for e in log.entries()].count("erase") == 1
+    stats = post("{ subjectRequestStats { open overdue completed failed medianTurnaroundSeconds } }", {}, role="analyst", purpose="analytics")
+    figures = stats["data"]["subjectRequestStats"]
+    assert (figures["open"], figures["overdue"], figures["completed"], figures["failed"]) == (0, 0, 1, 1)
+    assert figures["medianTurnaroundSeconds"] is not None and figures["medianTurnaroundSeconds"] >= 0
+    metrics = api.client.get("/metrics").text
+    assert "khub_dsr_requests_completed 1.0" in metrics and "khub_dsr_requests_overdue 0.0" in metrics
 
 
 def test_dsr_erase_and_requests_from_the_command_line(khub_env: Path) -> None:  # noqa: F811
