@@ -134,16 +134,65 @@ def _parse_params(params: list[str]) -> dict[str, Any]:
     return out
 
 
+PurposeOpt = Annotated[
+    str,
+    typer.Option(
+        "--purpose",
+        help="Why you read (a purpose of ontology/purposes.yaml; default operations: running khub). What the purpose may not use of a "
+        "person is left out, and every read of personal data is written to the audit log.",
+    ),
+]
+
+
+def _reads(store: CypherGraphStore, purpose: str) -> Any:
+    """The store's reads for a declared purpose (`graph.reads.Reads`: consent applied); exit 2 for an unknown purpose."""
+    from graph.reads import Reads
+    from ontology.purposes import default_purposes
+
+    catalogue = default_purposes()
+    if purpose not in catalogue:
+        raise fail(f"unknown purpose {purpose!r} (known: {', '.join(catalogue.names)})", 2)
+    return Reads(store, purpose, purposes=catalogue)
+
+
+def _audit(purpose: str, action: str, subjects: list[str], details: dict[str, Any]) -> None:
+    """One audit entry for a command (who: the OS user)."""
+    import getpass
+
+    from graph.audit import AuditLog
+
+    AuditLog.for_data_dir(Settings().data_dir).record(f"cli:{getpass.getuser()}", purpose, action, subjects, details)
+
+
+def _audit_reads(reads: Any, command: str) -> None:
+    """One audit entry for a command that returned someone's personal data."""
+    if reads.used:
+        _audit(reads.purpose, "read", sorted(str(r) for r in reads.used), {"command": command})
+
+
 @app.command()
 def query(
     cypher: Annotated[str, typer.Argument(help="A read-only Cypher query.")],
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="NAME=VALUE (JSON or text); repeatable.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds before the server stops the query.")] = 10.0,
+    purpose: PurposeOpt = "operations",
     as_json: JsonFlag = False,
 ) -> None:
-    """Run a read-only Cypher query (writes are refused)."""
+    """Run a read-only Cypher query (writes are refused). Its rows cannot be masked person by person,
+    so it runs only for a purpose that needs no one's consent (service, legal), as the API's cypher query."""
+    from graph.reads import refuse_writes
+
+    try:
+        refuse_writes(cypher)
+    except KhubError as exc:
+        raise fail(str(exc)) from exc
     with connected() as store:
-        rows = store.read_query(cypher, _parse_params(param or []), timeout=timeout)
+        reads = _reads(store, purpose)
+        try:
+            rows = reads.passthrough(cypher, _parse_params(param or []), timeout)
+        except KhubError as exc:
+            raise fail(str(exc)) from exc
+    _audit(purpose, "query", [], {"command": "khub query", "cypher": cypher[:2000], "rows": len(rows)})  # whose rows they are, the query says
     _print_json(rows) if as_json else _print_rows(rows)
 
 
@@ -153,12 +202,15 @@ def show(
     hops: Annotated[int, typer.Option(help="How far to look (1-4).")] = 1,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Only facts valid at this ISO time.")] = None,
     limit: int = 50,
+    purpose: PurposeOpt = "operations",
     as_json: JsonFlag = False,
 ) -> None:
-    """A node and its neighbourhood."""
+    """A node and its neighbourhood (what the purpose may use of each person)."""
     ref = parse_ref(node)
     with connected() as store:
-        sub = store.neighbourhood(ref, hops=hops, as_of=as_of, limit=limit)
+        reads = _reads(store, purpose)
+        sub = reads.neighbourhood(ref, hops, None, None, as_of, limit)
+    _audit_reads(reads, "khub show")
     if not sub.nodes:
         raise fail(f"no node {ref}")
     if as_json:
@@ -205,11 +257,14 @@ def search(
     label: Annotated[str, typer.Argument(help="Node type with a full-text property, e.g. Chunk")],
     text: Annotated[str, typer.Argument(help="Words to find (English or Chinese); all must match.")],
     k: int = 10,
+    purpose: PurposeOpt = "operations",
     as_json: JsonFlag = False,
 ) -> None:
-    """Full-text search (English and Chinese)."""
+    """Full-text search (English and Chinese); a person is found only by what the purpose may use of them."""
     with connected() as store:
-        hits = store.fulltext_search(label, text, k=k)
+        reads = _reads(store, purpose)
+        hits = reads.fulltext_search(label, text, k)
+    _audit_reads(reads, "khub search")
     rows = [{"node": f"{h.node.label}:{h.node.id}", "score": round(h.score, 4), **{k2: v for k2, v in h.node.props.items() if k2 != "id"}} for h in hits]
     _print_json(rows) if as_json else _print_rows(rows)
 

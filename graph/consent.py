@@ -82,6 +82,8 @@ class Decision:
     allowed: set[str] = field(default_factory=lambda: {FREE_CATEGORY})
     #: category -> why it is allowed or withheld ("contract", "consent <id>", "revoked consent <id>", "no consent")
     reasons: dict[str, str] = field(default_factory=dict)
+    #: why the purpose is off for this subject (a category it requires is withheld), else None
+    off: str | None = None
 
     def allows(self, category: str) -> bool:
         """True when data of `category` may be used for the purpose."""
@@ -114,7 +116,7 @@ def subject_decisions(
     default = purpose.default_basis()
     out: dict[NodeRef, Decision] = {}
     for label, ids in wanted.items():
-        categories = categories_of(label)
+        categories = set(categories_of(label)) | set(purpose.requires)
         records: dict[str, list[ConsentRecord]] = {}
         if any(default.get(c) in (None, *OBJECTABLE_BASES) for c in categories):
             rows = store.read_query(cypher.subject_consents(quote(label)), {"ids": ids, "purpose": purpose.name, "now": now}, timeout)
@@ -161,6 +163,32 @@ def consent_stats(store: GraphStore, purposes: Iterable[str], now: str, timeout:
     return out
 
 
+@dataclass(frozen=True)
+class PurposeCheck:
+    """Whether a purpose may use a subject's data now, category by category, and what to use instead when it is off."""
+
+    subject: NodeRef
+    purpose: str
+    allowed: tuple[str, ...]
+    reasons: dict[str, str]
+    off: str | None
+    alternative: str | None  # a purpose that is on for this subject, suggested when this one is off
+
+
+def purpose_check(store: GraphStore, catalogue: Any, ref: NodeRef, purpose: str, now: str, categories: Iterable[str]) -> PurposeCheck:
+    """Decide `purpose` for one subject over `categories`; when it is off, suggest its alternative if
+    that one is on for the subject (it may use something of theirs beyond `none`)."""
+    spec = catalogue.purposes[purpose]
+    wanted = set(categories)
+    decision = subject_decisions(store, spec, [ref], now, lambda _label: wanted)[ref]
+    alternative = None
+    if decision.off and spec.alternative in catalogue.purposes:
+        other = subject_decisions(store, catalogue.purposes[spec.alternative], [ref], now, lambda _label: wanted)[ref]
+        if other.off is None and other.allowed - {FREE_CATEGORY}:
+            alternative = spec.alternative
+    return PurposeCheck(ref, purpose, tuple(sorted(decision.allowed)), dict(sorted(decision.reasons.items())), decision.off, alternative)
+
+
 def _normal(moment: Any) -> str:
     try:
         return normalise_datetime(moment) if moment else ""
@@ -195,7 +223,7 @@ def decide(purpose: Purpose, records: Iterable[ConsentRecord], now: str, categor
                 latest[category] = stamp
     refused = {c: v[2] for c, v in latest.items() if not v[3]}
     granted = {c: v[2] for c, v in latest.items() if v[3]}
-    for category in categories:
+    for category in {*categories, *purpose.requires}:
         if category == FREE_CATEGORY:
             continue
         basis = default.get(category)
@@ -212,4 +240,13 @@ def decide(purpose: Purpose, records: Iterable[ConsentRecord], now: str, categor
             decision.reasons[category] = basis
         else:
             decision.reasons[category] = "no consent"
+    missing = [c for c in purpose.requires if not decision.allows(c)]
+    if missing:  # the purpose cannot work without them: off for this subject, everything withheld
+        why = "; ".join(f"{c}: {decision.reasons.get(c, 'no consent')}" for c in missing)
+        decision.off = f"{purpose.name} is off without {', '.join(missing)} ({why})"
+        first = decision.reasons.get(missing[0], "no consent")  # a refusal stays a refusal (an account's data is withheld on it)
+        for category, reason in list(decision.reasons.items()):
+            if category not in missing:
+                decision.reasons[category] = f"{first if decision.allows(category) else reason}; {decision.off}"
+        decision.allowed = {FREE_CATEGORY}
     return decision

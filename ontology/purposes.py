@@ -21,6 +21,8 @@ from ontology.yamlsource import line_of, load_yaml_with_lines
 PURPOSES_FILE = Path(__file__).resolve().parent / "purposes.yaml"
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 LANGUAGES = ("en", "zh")
+#: The keys a purpose may have besides its descriptions.
+EXTRA_KEYS = ("basis", "requires", "alternative")
 
 
 #: Legal bases a purpose may rest on without a data subject's own consent.
@@ -40,6 +42,10 @@ class Purpose:
     description_en: str
     description_zh: str
     basis: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: Categories without which the purpose cannot work at all: refused (or never consented), the purpose is off for that person.
+    requires: tuple[str, ...] = ()
+    #: The purpose khub suggests instead when this one is off for a person (when that one is on for them).
+    alternative: str | None = None
 
     def default_basis(self) -> dict[str, str]:
         """Category -> the legal basis this purpose uses it on without consent."""
@@ -90,11 +96,20 @@ def load_purposes(path: Path = PURPOSES_FILE) -> PurposeCatalogue:
                 issues.append(SchemaIssue(str(path), line, f"{name}.{lang}", f"a purpose needs a description in {lang}"))
             texts[lang] = str(text or "").strip()
         for key in spec:
-            if key not in (*LANGUAGES, "basis"):
-                known = ", ".join((*LANGUAGES, "basis"))
+            if key not in (*LANGUAGES, *EXTRA_KEYS):
+                known = ", ".join((*LANGUAGES, *EXTRA_KEYS))
                 issues.append(SchemaIssue(str(path), line_of(lines, (*where, str(key))), f"{name}.{key}", f"unknown key (known: {known})"))
         basis = _basis(spec.get("basis"), str(path), lines, (*where, "basis"), issues)
-        purposes[str(name)] = Purpose(str(name), texts["en"], texts["zh"], basis)
+        requires = spec.get("requires") or []
+        if not isinstance(requires, list) or not all(c in (*DEFAULT_CATEGORIES, "sensitive") for c in requires):
+            issues.append(SchemaIssue(str(path), line_of(lines, (*where, "requires")), f"{name}.requires", "expected a list of data categories"))
+            requires = []
+        alternative = spec.get("alternative")
+        purposes[str(name)] = Purpose(str(name), texts["en"], texts["zh"], basis, tuple(requires), str(alternative) if alternative else None)
+    for purpose in purposes.values():
+        if purpose.alternative is not None and (purpose.alternative not in purposes or purpose.alternative == purpose.name):
+            at = line_of(lines, ("purposes", purpose.name, "alternative"))
+            issues.append(SchemaIssue(str(path), at, f"{purpose.name}.alternative", f"expected another purpose of this file, not {purpose.alternative!r}"))
     if issues:
         raise SchemaInvalid(issues)
     return PurposeCatalogue(purposes, str(path))

@@ -82,6 +82,7 @@ def purpose_verdicts(store: GraphStore, results: Sequence[IntentScore], now: str
     out: dict[str, PurposeVerdict] = {}
     for result in results:
         verdict = PurposeVerdict()
+        alternatives: dict[int, str | None] = {}
         evidence = {e.ref for s in result.signals for e in s.evidence}
         for name in result.definition.purposes:
             decided = decisions[name]
@@ -100,9 +101,15 @@ def purpose_verdicts(store: GraphStore, results: Sequence[IntentScore], now: str
                 verdict.served.append(name)
                 continue
             people_why = "; ".join(f"{who.label}:{who.id}: {reason}" for who, reason in sorted(why.items(), key=lambda kv: kv[0].id))
-            verdict.notes.append(
+            note = (
                 f"{name}: {len(withheld)} piece(s) of evidence withheld ({people_why}); "
                 f"on the rest the score is {score:.2f}, under the threshold {result.definition.threshold:.2f}"
             )
+            switched_off = result.subject in decided and decided[result.subject].off is not None
+            alternatives[len(verdict.notes)] = catalogue.purposes[name].alternative if switched_off and name in catalogue.purposes else None
+            verdict.notes.append(note)
+        for index, alternative in alternatives.items():  # a purpose off for the subject: suggest the alternative the intent serves
+            if alternative and alternative in verdict.served:
+                verdict.notes[index] += f"; it serves {alternative}, the consented alternative"
         out[result.intent_id] = verdict
     return out

@@ -114,6 +114,16 @@ class RequestStats:
     median_turnaround_seconds: float | None = strawberry.field(description="Median time from receiving a request to completing it.")
 
 
+@strawberry.type(description="Whether a purpose may use a person's or account's data now, and what to use instead when it is off.")
+class PurposeCheckResult:
+    subject: str
+    purpose: str
+    allowed: list[str] = strawberry.field(description="Data categories the purpose may use now.")
+    reasons: JSON = strawberry.field(description="Category -> why it is allowed or withheld.")
+    off: str | None = strawberry.field(description="Why the purpose is off for them (a category it requires is refused or not consented).")
+    alternative: str | None = strawberry.field(description="When off: a purpose that is on for them (the consented alternative).")
+
+
 @strawberry.type
 class SubjectQueries:
     @strawberry.field(description="Data-subject requests in numbers: open, overdue, completed, failed, median turnaround (also at /metrics).")
@@ -152,6 +162,32 @@ class SubjectQueries:
             shared_with=[Sharing(**s) for s in found["shared_with"]],
             consents=[MyConsent(**c) for c in found["consents"]],
             how_to_revoke=found["how_to_revoke"],
+        )
+
+    @strawberry.field(
+        description="May `purpose` use this subject's data now? Category by category, with reasons; when a category the purpose "
+        "requires is refused (refusing location switches off location_marketing), `off` says why and `alternative` suggests a consented purpose."
+    )
+    async def purpose_check(self, info: strawberry.Info, subject: str, purpose: str) -> PurposeCheckResult:
+        from graph.consent import purpose_check
+        from graph.values import now_iso
+
+        ctx = context_of(info)
+        catalogue = ctx.reads.purposes_catalogue
+        if purpose not in catalogue:
+            raise BadInput(f"unknown purpose {purpose!r} (known: {', '.join(catalogue.names)})")
+        label, _, node_id = subject.partition(":")
+        if label not in ("Contact", "Account") or not node_id:
+            raise BadInput(f"give a Contact or an Account as Type:id (got {subject!r})")
+        ref = NodeRef(label, node_id)
+        if await ctx.run(ctx.rc.store.get, ref) is None:
+            from ontology.errors import NotFound
+
+            raise NotFound(f"no {label} {node_id!r}")
+        categories = {p.privacy.value for p in ctx.reads.ontology.node_types[label].properties.values()} - {"none"}
+        check = await ctx.run(purpose_check, ctx.rc.store, catalogue, ref, purpose, now_iso(), categories)
+        return PurposeCheckResult(
+            subject=subject, purpose=purpose, allowed=list(check.allowed), reasons=check.reasons, off=check.off, alternative=check.alternative
         )
 
     @strawberry.field(description="Check a consent receipt against itself and the audit chain (any caller).")

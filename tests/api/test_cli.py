@@ -62,11 +62,26 @@ def test_demo_query_show_path_and_search(khub_env: Path):
     assert "intent-replacement_anxiety-dev-us900-0142 serves service; suppressed for:" in out
     assert "marketing: 2 piece(s) of evidence withheld (Contact:li-ming: revoked consent consent-li-ming-marketing)" in out
     assert not any(quiet in out for quiet in ("student-he-lin", "gulf-star-retail", "dev-ex200-0815", "dev-us900-0377"))
-    code, out = run("query", "MATCH (c:Contact)-[:WORKS_AT]->(a:Account {id: $a}) RETURN c.id AS id ORDER BY id", "-p", "a=renji-hospital", "--json")
+    staff = "MATCH (c:Contact)-[:WORKS_AT]->(a:Account {id: $a}) RETURN c.id AS id ORDER BY id"
+    code, out = run("query", staff, "-p", "a=renji-hospital", "--purpose", "service", "--json")
     assert code == 0, out
     assert [r["id"] for r in json.loads(out)] == ["chen-jing", "li-ming", "wang-fang", "zhang-wei", "zhou-min"]
+    code, out = run("query", staff, "-p", "a=renji-hospital")  # operations: raw rows cannot apply each person's consent
+    assert code == 1 and "cannot apply each person's consent" in out
+    # show and search apply consent: operations may use a person's name, not their e-mail; service may
+    code, out = run("show", "Contact:li-ming", "--json")
+    assert code == 0 and "Li Ming" in out and "li.ming@renji.example" not in out, out
+    code, out = run("show", "Contact:li-ming", "--purpose", "service", "--json")
+    assert code == 0 and "li.ming@renji.example" in out
+    assert run("show", "Contact:li-ming", "--purpose", "world_domination")[0] == 2
+    entries = [json.loads(line) for line in (khub_env / "data" / "audit" / "audit.jsonl").read_text().splitlines()]
+    assert [(e["action"], e["purpose"], e["subjects"]) for e in entries[-3:]] == [
+        ("query", "service", []),
+        ("read", "operations", ["Contact:li-ming"]),
+        ("read", "service", ["Contact:li-ming"]),
+    ]
     code, out = run("query", "CREATE (n:Account {id: 'x'})")
-    assert code == 1 and "only read queries" in out
+    assert code == 1 and "read-only" in out
     code, out = run("show", "Device:dev-us900-0142", "--json")
     assert code == 0 and "renji-hospital" in out
     code, out = run("show", "Device:nope")
@@ -125,7 +140,7 @@ def test_unmerge_lists_and_splits_from_the_command_line(khub_env: Path):
     (khub_env / "b.txt").write_text("Jane Doe, Chief Financial Officer of ACME Medical System, approved the budget.", encoding="utf-8")
     assert run("ingest", str(khub_env / "a.txt"), "--no-embed")[0] == 0
     assert run("ingest", str(khub_env / "b.txt"), "--no-embed")[0] == 0
-    code, out = run("query", "MATCH (a:Account) RETURN a.id AS id", "--json")
+    code, out = run("query", "MATCH (a:Account) RETURN a.id AS id", "--purpose", "service", "--json")
     (acme,) = [r["id"] for r in json.loads(out)]
     code, out = run("unmerge", f"Account:{acme}", "--json")
     assert code == 0, out

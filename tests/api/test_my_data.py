@@ -116,3 +116,35 @@ def test_consent_decisions_and_receipts_from_the_command_line(khub_env) -> None:
     assert code == 0 and json.loads(out)["subject"] == "Contact:li-ming", out
     code, out = run("apikey", "create", "--name", "nobody", "--role", "subject")
     assert code == 2 and "needs --subject" in out
+
+
+def test_purpose_check_switches_location_marketing_off_and_suggests_marketing(api, store) -> None:
+    load_demo_world(store)
+    query = "query($s: String!, $p: String!) { purposeCheck(subject: $s, purpose: $p) { allowed reasons off alternative } }"
+
+    def check(subject: str, purpose: str = "location_marketing") -> dict:
+        body = post(api, query, api.headers("sales_tool", "marketing"), {"s": subject, "p": purpose})
+        assert not body.get("errors"), body
+        return body["data"]["purposeCheck"]
+
+    # Wang Fang consented to marketing, never to location: location marketing is off, marketing is the alternative
+    wang = check("Contact:wang-fang")
+    assert wang["allowed"] == ["none"] and "location_marketing is off without location" in wang["off"] and wang["alternative"] == "marketing"
+    # Li Ming revoked marketing: off, and no consented alternative to suggest
+    assert check("Contact:li-ming")["alternative"] is None
+    # she grants location for location marketing: on; she revokes location: off again, with the revocation as the reason
+    decide = post(api, DECIDE, subject_headers(api, "Contact:wang-fang"), {"p": "location_marketing", "d": "GRANTED", "c": ["location", "contact"]})
+    assert not decide.get("errors"), decide
+    on = check("Contact:wang-fang")
+    assert on["off"] is None and on["allowed"] == ["contact", "location", "none"]
+    post(api, DECIDE, api.headers("steward", "legal"), {"p": "location_marketing", "d": "REVOKED", "c": ["location"], "s": "Contact:wang-fang"})
+    again = check("Contact:wang-fang")
+    assert again["off"] and again["reasons"]["location"].startswith("revoked consent") and again["alternative"] == "marketing"
+    # a sales tool asking for location_marketing reads nothing personal of hers now
+    data = post(api, '{ contact(id: "wang-fang") { email city } }', api.headers("sales_tool", "location_marketing"))["data"]["contact"]
+    assert data == {"email": None, "city": None}
+    codes = [
+        post(api, query, api.headers("sales_tool", "marketing"), v)["errors"][0]["extensions"]["code"]
+        for v in ({"s": "Contact:wang-fang", "p": "spam"}, {"s": "Device:dev-us900-0142", "p": "marketing"}, {"s": "Contact:nobody", "p": "marketing"})
+    ]
+    assert codes == ["BAD_INPUT", "BAD_INPUT", "NOT_FOUND"]

@@ -118,6 +118,14 @@ def test_purpose_catalogue_covers_every_intent_and_reports_file_line(tmp_path: P
         load_purposes(bad)
     text = str(invalid.value)
     assert f"{bad}:" in text and "Bad Name" in text and "nozh.zh" in text
+    odd = tmp_path / "odd.yaml"
+    odd.write_text(
+        yaml.safe_dump({"purposes": {"geo": {"en": "a", "zh": "甲", "requires": ["whereabouts"], "alternative": "nowhere"}, "ok": {"en": "b", "zh": "乙"}}}),
+        encoding="utf-8",
+    )
+    with pytest.raises(SchemaInvalid) as invalid:
+        load_purposes(odd)
+    assert "geo.requires" in str(invalid.value) and "geo.alternative" in str(invalid.value) and "'nowhere'" in str(invalid.value)
 
 
 # ---------------------------------------------------------------------------- over HTTP

@@ -52,3 +52,18 @@ def test_the_latest_word_wins() -> None:
     assert "contact" in decided.allowed and decided.reasons["contact"] == "consent new"
     granted_before = ConsentRecord("older", "granted", "consent", ("contact",), "2026-02-01T00:00:00Z")
     assert "contact" not in decide(P["marketing"], [granted_before, revoked], NOW, ALL).allowed
+
+
+def test_refusing_location_switches_location_marketing_off() -> None:
+    spec = P["location_marketing"]
+    assert spec.requires == ("location",) and spec.alternative == "marketing"
+    never = decide(spec, [consent("granted", "contact", "identity")], NOW, ("contact", "identity"))
+    assert never.off is not None and "without location" in never.off and never.allowed == {"none"}
+    on = decide(spec, [consent("granted", "contact", "location", "behavioural")], NOW, ALL)
+    assert on.off is None and on.allowed == {"none", "contact", "location", "behavioural"}
+    refused = [consent("granted", "contact", "location", cid="a"), consent("revoked", "location", revoked="2026-11-01T00:00:00Z", cid="b")]
+    off = decide(spec, refused, NOW, ALL)
+    assert off.allowed == {"none"} and off.reasons["contact"].startswith("revoked consent b")  # a refusal stays a refusal
+    assert "location_marketing is off without location" in off.reasons["contact"]
+    # plain marketing is not tied to location
+    assert decide(P["marketing"], [consent("granted", "contact")], NOW, ALL).off is None

@@ -75,3 +75,30 @@ def test_an_action_purpose_must_be_one_of_the_intent(tmp_path) -> None:
         from ontology.intents import load_intents
 
         load_intents([path])
+
+
+def test_a_purpose_off_for_the_subject_names_the_consented_alternative(store) -> None:
+    """Refund risk offered for location-based marketing: the student never consented to location,
+    so location_marketing is off for him, and the note names marketing, which he consented to."""
+    from dataclasses import replace
+
+    from ontology.intents import default_intents
+
+    load_demo_world(store)
+    student = NodeRef("Contact", "student-liu-yang")
+    yes = NodeRef("Consent", "consent-liu-marketing")
+    store.upsert(
+        [NodeRecord(yes.label, yes.id, {"consent_status": "granted", "legal_basis": "consent", "granted_at": "2026-01-01T00:00:00Z"})],
+        [
+            EdgeRecord("GAVE_CONSENT", student, yes, source_id="consent-portal"),
+            EdgeRecord("FOR_PURPOSE", yes, NodeRef("Purpose", "marketing"), source_id="consent-portal"),
+            EdgeRecord("COVERS", yes, NodeRef("DataCategory", "behavioural"), source_id="consent-portal"),
+        ],
+    )
+    refund = next(d for d in default_intents() if d.id == "refund_risk")
+    offered = replace(refund, purposes=("location_marketing", "marketing"), actions=())
+    IntentEngine(store, definitions=[offered], clock=demo_as_of).refresh()
+    intent = store.get(NodeRef("Intent", "intent-refund_risk-student-liu-yang")).props
+    assert intent["purposes"] == ["marketing"]
+    assert "location_marketing is off without location" in intent["purpose_notes"]
+    assert intent["purpose_notes"].endswith("it serves marketing, the consented alternative")
