@@ -854,7 +854,9 @@ class ActionRunner:
         secrets: SecretSource | None = None,
         rng: random.Random | None = None,
         ledger: ActionLedger | None = None,
+        audit: Any | None = None,
     ):
+        """audit: a `graph.audit.AuditLog`; each webhook delivered is a sharing of the subject's data with its receiver (action `share`)."""
         for label in (TASK_LABEL, INTENT_LABEL):
             store.ontology.node_type(label)  # UnknownType names it if the ontology lacks it
         for edge in (TRIGGERED, TASK_FOR):
@@ -870,6 +872,7 @@ class ActionRunner:
         self.ledger = ledger or ActionLedger(self.config.ledger_path)
         self._sender = _WebhookSender(self.config, http_post, secrets, sleep, clock, self.rng)
         self._bodies = _WebhookBodies(deadletter)
+        self.audit = audit
 
     def run(self, fired: IntentFired, specs: Iterable[Any], cooldown_seconds: float = 0.0, last_fired: datetime | str | None = None) -> list[ActionResult]:
         """Run each action of `specs` (ActionSpec, YAML mappings, or objects with the same
@@ -892,10 +895,13 @@ class ActionRunner:
                 results.append(ActionResult(spec.key, spec.kind, "skipped", f"{where}: a second action with key {spec.key!r} (give each a distinct name)"))
                 continue
             seen.add(spec.key)
-            results.append(self._run_one(fired, spec, where, now, cooldown_seconds, previous))
+            purpose = raw.get("purpose") if isinstance(raw, Mapping) else getattr(raw, "purpose", None)
+            results.append(self._run_one(fired, spec, where, now, cooldown_seconds, previous, purpose))
         return results
 
-    def _run_one(self, fired: IntentFired, spec: ActionSpec, where: str, now: datetime, cooldown_seconds: float, previous: datetime | None) -> ActionResult:
+    def _run_one(
+        self, fired: IntentFired, spec: ActionSpec, where: str, now: datetime, cooldown_seconds: float, previous: datetime | None, purpose: str | None = None
+    ) -> ActionResult:
         ledger_key = f"{fired.intent_id}\x1f{spec.key}"
         try:
             blocked = self.ledger.claim(ledger_key, now, cooldown_seconds, previous)
@@ -905,7 +911,7 @@ class ActionRunner:
             until = blocked + timedelta(seconds=cooldown_seconds)
             return ActionResult(spec.key, spec.kind, "skipped", f"cooldown: fired at {normalise_datetime(blocked)}, next after {normalise_datetime(until)}")
         try:
-            result = self._webhook(fired, spec, now) if spec.kind == "webhook" else self._task(fired, spec, where, now)
+            result = self._webhook(fired, spec, now, purpose) if spec.kind == "webhook" else self._task(fired, spec, where, now)
         except Exception as exc:  # the engine must go on with its other intents
             result = ActionResult(spec.key, spec.kind, "failed", f"{where}: {_describe(exc)}")
         if result.status == "failed" and not result.dead_lettered:
@@ -915,11 +921,15 @@ class ActionRunner:
                 result.detail += f" (and releasing its cooldown claim failed: {_describe(exc)})"
         return result
 
-    def _webhook(self, fired: IntentFired, spec: ActionSpec, now: datetime) -> ActionResult:
+    def _webhook(self, fired: IntentFired, spec: ActionSpec, now: datetime, purpose: str | None = None) -> ActionResult:
         delivery_id = str(uuid.uuid4())
         body = encode_payload(webhook_payload(fired, spec.key, delivery_id, normalise_datetime(now)))
         outcome = self._sender.deliver(spec.url or "", body, delivery_id, spec.secret_env or "", spec.max_attempts, spec.backoff_seconds, spec.timeout_seconds)
         if outcome.ok:
+            if self.audit is not None:  # the subject's data left khub: a sharing, on the record
+                used_for = purpose or (fired.purposes[0] if fired.purposes else "unspecified")
+                details = {"recipient": _redact(spec.url or ""), "delivery_id": delivery_id, "intent": fired.intent_id, "action": spec.key}
+                self.audit.record("engine", used_for, "share", [str(fired.subject.ref)], details)
             return ActionResult(spec.key, "webhook", "done", f"delivered to {_redact(spec.url or '')}", outcome.attempts, outcome.status, delivery_id)
         item = deadletter_item(delivery_id)
         self._bodies.save(

@@ -81,6 +81,7 @@ def build_engine(
             DeadLetter(settings.deadletter_path),
             clock=clock,
             secrets=settings.webhook_secrets,
+            audit=AuditLog.for_data_dir(settings.data_dir),
         )
 
         def on_fired(result: IntentScore, status: str) -> None:

@@ -515,3 +515,21 @@ def test_intent_subject_forms():
     assert as_mapping.subject.ref == NodeRef("Device", "d1")
     with pytest.raises(ValueError, match="score"):
         IntentFired("i", "t", ("Account", "a", "A"), 1.5, "2026-01-01", "2026-01-02")
+
+
+def test_a_delivered_webhook_is_a_sharing_on_the_audit_record(receiver, tmp_path):
+    from graph.audit import AuditLog
+
+    audit = AuditLog(tmp_path / "audit")
+    results = make_runner(tmp_path, audit=audit).run(fired(), [{**webhook(receiver.url + "?token=s3cret"), "purpose": "service"}])
+    assert results[0].status == "done"
+    (entry,) = list(audit.entries())
+    event = fired()
+    assert (entry["action"], entry["purpose"], entry["actor"]) == ("share", "service", "engine")
+    assert entry["subjects"] == [str(event.subject.ref)] and entry["details"]["delivery_id"] == results[0].delivery_id
+    assert "s3cret" not in json.dumps(entry) and entry["details"]["recipient"].startswith("http://127.0.0.1")
+    # a delivery that failed shared nothing
+    make_runner(tmp_path, audit=audit, config=ActionConfig(timeout_seconds=0.5, jitter=0.0, ledger_path=tmp_path / "l2.jsonl")).run(
+        fired(), [{**webhook("http://127.0.0.1:9/unreachable"), "max_attempts": 1}]
+    )
+    assert len(list(audit.entries())) == 1
