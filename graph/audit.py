@@ -4,7 +4,7 @@ Each use (an API read that returned a person's data for a purpose, an inference 
 data-subject export) is one JSON line of `<data_dir>/audit/audit.jsonl`:
 
     {"seq": 41, "at": "...", "actor": "...", "purpose": "marketing", "action": "read",
-     "subjects": ["Contact:li-ming"], "details": {...}, "prev": "<hash of 40>", "hash": "<sha256>"}
+     "subjects": ["p:3f9a…"], "details": {...}, "prev": "<hash of 40>", "hash": "<sha256>"}
 
 `hash` is the SHA-256 of the entry's canonical JSON (sorted keys, without `hash`), which includes
 the previous entry's hash: editing, inserting, reordering or deleting an entry breaks the chain
@@ -15,14 +15,23 @@ publish them) somewhere the log's writer cannot rewrite, for a proof that holds 
 
 Appends are serialised between processes with an exclusive lock on the log file. `verify()` names
 the first entry that does not hold (its sequence number and line) or says the log is intact.
+
+**Subjects are pseudonyms.** An entry never holds a person's id: each subject (`Contact:li-ming`)
+is written as `p:` + HMAC-SHA-256 of it with a key kept beside the log (`subjects.key`, made on
+first use, mode 0600). Whoever holds the key finds a person's entries (`pseudonym`, `about`); the
+log itself names no one, so erasing a person (`reasoning.erasure`) leaves nothing of theirs in
+it, and the chain stays intact. Subjects already given as digests (`digest:...`) are kept as they
+are. Keep the key with the log: without it the entries can no longer be linked to anyone.
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import hmac
 import json
 import os
+import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -58,6 +67,7 @@ class AuditLog:
         self.path = self.directory / "audit.jsonl"
         self.checkpoints = self.directory / "checkpoints.jsonl"
         self.checkpoint_every = checkpoint_every
+        self._key: bytes | None = None
 
     @classmethod
     def for_data_dir(cls, data_dir: Path) -> AuditLog:
@@ -87,8 +97,35 @@ class AuditLog:
         last = json.loads(lines[-1])
         return int(last["seq"]), str(last["hash"])
 
+    def _subject_key(self) -> bytes:
+        """The key of the subjects' pseudonyms (`subjects.key` beside the log), made on first use."""
+        if self._key is None:
+            path = self.directory / "subjects.key"
+            if not path.exists():
+                self.directory.mkdir(parents=True, exist_ok=True)
+                try:
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    with os.fdopen(fd, "w", encoding="ascii") as out:
+                        out.write(secrets.token_hex(32) + "\n")
+                except FileExistsError:
+                    pass  # another process made it first
+            self._key = bytes.fromhex(path.read_text(encoding="ascii").strip())
+        return self._key
+
+    def pseudonym(self, subject: str) -> str:
+        """How the log writes `subject` (Type:id): `p:` and a keyed digest; a `digest:` stays as it is."""
+        if subject.startswith(("digest:", "p:")):
+            return subject
+        return "p:" + hmac.new(self._subject_key(), subject.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+    def about(self, subject: str) -> Iterator[dict[str, Any]]:
+        """The entries naming `subject` (Type:id), oldest first."""
+        mark = self.pseudonym(subject)
+        return (e for e in self.entries() if mark in e.get("subjects", ()))
+
     def record(self, actor: str, purpose: str, action: str, subjects: Iterable[str], details: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Append one use of personal data; returns the entry (with its hash)."""
+        """Append one use of personal data (subjects as pseudonyms); returns the entry (with its hash)."""
+        subjects = [self.pseudonym(s) for s in subjects]
         with self._locked() as handle:
             seq, prev = self._last(handle)
             entry: dict[str, Any] = {

@@ -61,11 +61,7 @@ def my_data(store: GraphStore, audit: AuditLog, purposes: PurposeCatalogue, ref:
     collected.sort(key=lambda c: str(c["at"]), reverse=True)
 
     me = str(ref)
-    uses = [
-        {"at": e["at"], "purpose": e["purpose"], "action": e["action"], "by": e["actor"]}
-        for e in audit.entries()
-        if me in e.get("subjects", ()) and str(e.get("at", "")) >= since
-    ]
+    uses = [{"at": e["at"], "purpose": e["purpose"], "action": e["action"], "by": e["actor"]} for e in audit.about(me) if str(e.get("at", "")) >= since]
     uses.reverse()
 
     categories = {p.privacy.value for p in store.ontology.node_types[ref.label].properties.values()} - {"none"}

@@ -9,7 +9,8 @@
 - **consents**: each Consent with its purpose and the data categories it covers;
 - **inferences**: the intents about them (OF) and the intents their events are evidence of
   (SUPPORTED_BY), with score, status, purposes served, explanation and evidence;
-- **mentions**: the document passages (chunks) that mention them, with the document.
+- **mentions**: the document passages (chunks) that mention them, with the document;
+- **uses**: the audit log's entries about them (when, who, for which purpose, what), given the log.
 
 It reads the store directly (a data-subject request rests on a legal obligation: nothing is
 withheld from the person it is about) in a bounded number of calls. `export_html` renders the same
@@ -22,6 +23,7 @@ import html
 from datetime import UTC, datetime
 from typing import Any
 
+from graph.audit import AuditLog
 from graph.reads import EdgeSpec, Reads
 from graph.store import Edge, GraphStore, Node, NodeRef
 from ontology.errors import BadInput, NotFound
@@ -47,7 +49,7 @@ def _edge(edge: Edge, subject: NodeRef, nodes: dict[NodeRef, Node]) -> dict[str,
     }
 
 
-def export_subject(store: GraphStore, ref: NodeRef, clock: Any = None) -> dict[str, Any]:
+def export_subject(store: GraphStore, ref: NodeRef, clock: Any = None, audit: AuditLog | None = None) -> dict[str, Any]:
     """Everything held about the Contact or Account `ref` (see the module doc); `NotFound` when there is none."""
     if ref.label not in SUBJECT_LABELS:
         raise BadInput(f"a data-subject export is for a Contact or an Account, not a {ref.label}")
@@ -102,6 +104,7 @@ def export_subject(store: GraphStore, ref: NodeRef, clock: Any = None) -> dict[s
             for i in sorted(intents.values(), key=lambda n: n.id)
         ],
         "mentions": [{"chunk": c.id, "document": str(documents[c.ref]) if c.ref in documents else None, "text": c.props.get("text")} for c in chunks],
+        "uses": [{k: e.get(k) for k in ("seq", "at", "actor", "purpose", "action")} for e in audit.about(str(ref))] if audit is not None else [],
     }
 
 
@@ -123,6 +126,7 @@ def export_html(export: dict[str, Any]) -> str:
         ("Your consents", export["consents"]),
         ("What we inferred", export["inferences"]),
         ("Documents that mention you", export["mentions"]),
+        ("How your data was used", export.get("uses", [])),
     ]
     parts = "".join(f"<h2>{html.escape(title)}</h2>{table(rows)}" for title, rows in sections)
     subject = html.escape(export["subject"])

@@ -93,7 +93,7 @@ def run_export(store: GraphStore, ref: NodeRef, requested_by: str, audit: AuditL
     """File, carry out and close an export request; returns (request id, the export)."""
     request_id = open_request(store, "export", ref, requested_by, deadline_days)
     try:
-        exported = export_subject(store, ref)
+        exported = export_subject(store, ref, audit=audit)
     except NotFound as exc:
         set_status(store, request_id, "rejected", {"reason": "not found"}, forget_subject=True)
         if Eraser(store).tombstone_of(ref) is not None:

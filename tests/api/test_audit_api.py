@@ -16,11 +16,14 @@ def test_reads_of_personal_data_are_audited(api, store) -> None:
     assert len(entries) == 1
     entry = entries[0]
     assert entry["action"] == "read" and entry["purpose"] == "sales" and entry["actor"] == f"key:{api.key_ids['sales_tool']}"
-    assert {"Contact:wang-fang", "Contact:li-ming"} <= set(entry["subjects"]) and entry["details"]["role"] == "sales_tool"
+    assert {log.pseudonym("Contact:wang-fang"), log.pseudonym("Contact:li-ming")} <= set(entry["subjects"]) and entry["details"]["role"] == "sales_tool"
+    assert "wang-fang" not in log.path.read_text() and [e["seq"] for e in log.about("Contact:li-ming")] == [entry["seq"]]  # pseudonyms only
     # nothing personal came back: nothing to record
     assert api.client.post("/graphql", json={"query": "{ me { role } }"}, headers=api.headers("sales_tool", "sales")).status_code == 200
     export = api.client.post("/graphql", json={"query": '{ subjectExport(subject: "Contact:li-ming") }'}, headers=api.headers("steward", "legal"))
     assert export.status_code == 200 and not export.json().get("errors"), export.text
+    uses = export.json()["data"]["subjectExport"]["uses"]
+    assert [(u["action"], u["purpose"]) for u in uses] == [("read", "sales")]  # the export lists how their data was used before it
     actions = [(e["action"], e["purpose"]) for e in log.entries()]
     assert actions[0] == ("read", "sales") and ("export", "legal") in actions
     assert log.verify().ok

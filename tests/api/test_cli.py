@@ -10,6 +10,7 @@ import rdflib
 from typer.testing import CliRunner
 
 from api.cli import app
+from graph.audit import AuditLog
 from ontology.model import DEFAULT_SCHEMA, default_ontology
 from reasoning.demo_world import demo_records
 
@@ -74,11 +75,12 @@ def test_demo_query_show_path_and_search(khub_env: Path):
     code, out = run("show", "Contact:li-ming", "--purpose", "service", "--json")
     assert code == 0 and "li.ming@renji.example" in out
     assert run("show", "Contact:li-ming", "--purpose", "world_domination")[0] == 2
-    entries = [json.loads(line) for line in (khub_env / "data" / "audit" / "audit.jsonl").read_text().splitlines()]
-    assert [(e["action"], e["purpose"], e["subjects"]) for e in entries[-3:]] == [
+    log = AuditLog.for_data_dir(khub_env / "data")
+    li_ming = log.pseudonym("Contact:li-ming")
+    assert [(e["action"], e["purpose"], e["subjects"]) for e in list(log.entries())[-3:]] == [
         ("query", "service", []),
-        ("read", "operations", ["Contact:li-ming"]),
-        ("read", "service", ["Contact:li-ming"]),
+        ("read", "operations", [li_ming]),
+        ("read", "service", [li_ming]),
     ]
     code, out = run("query", "CREATE (n:Account {id: 'x'})")
     assert code == 1 and "read-only" in out

@@ -81,3 +81,16 @@ def test_concurrent_writers_keep_one_chain(tmp_path: Path) -> None:
         t.join()
     verdict = log.verify()
     assert verdict.ok and verdict.entries == 100
+
+
+def test_subjects_are_pseudonyms_only_the_key_links_them(tmp_path) -> None:
+    log = AuditLog(tmp_path / "audit")
+    log.record("key:a", "sales", "read", ["Contact:li-ming", "Contact:wang-fang"])
+    log.record("key:b", "legal", "erase", ["digest:abc"])
+    text = log.path.read_text()
+    assert "li-ming" not in text and "wang-fang" not in text and "digest:abc" in text
+    assert [e["actor"] for e in log.about("Contact:li-ming")] == ["key:a"]
+    assert log.pseudonym("Contact:li-ming") == AuditLog(tmp_path / "audit").pseudonym("Contact:li-ming")  # the key is kept beside the log
+    assert log.pseudonym("Contact:li-ming") != AuditLog(tmp_path / "other").pseudonym("Contact:li-ming")  # another log, another key
+    assert oct((tmp_path / "audit" / "subjects.key").stat().st_mode & 0o777) == "0o600"
+    assert log.verify().ok
