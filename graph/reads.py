@@ -28,6 +28,7 @@ from typing import Any, Literal
 from graph import cypher
 from graph.consent import FREE_CATEGORY, SUBJECT_LABELS, Decision, subject_decisions, withholds
 from graph.dialect import quote
+from graph.redact import IDENTIFYING, mask, occurrences
 from graph.store import Edge, GraphStore, Hit, Node, NodeRef, Path, Subgraph
 from graph.text_index import shadow_name
 from graph.values import ValueRejected, normalise_value, now_iso
@@ -168,8 +169,57 @@ class Reads:
     def _guard(self, nodes: Iterable[Node]) -> None:
         """Leave out of the nodes the properties the purpose may not use (in place): a subject's own
         (Contact, Account), and an Event's when the person who performed it (PERFORMED_BY) gave no
-        basis for them. One consent query per subject label, one PERFORMED_BY read for the events."""
+        basis for them; mask in passages (Chunk text) the people they mention whose identity the
+        purpose may not use. One consent query per subject label, one PERFORMED_BY read for the
+        events, one MENTIONS read per subject label for the passages."""
         nodes = list(nodes)
+        self._guard_subjects(nodes)
+        self._guard_passages([n for n in nodes if n.label == "Chunk" and isinstance(n.props.get("text"), str)])
+
+    def _guard_passages(self, chunks: list[Node]) -> None:
+        """Mask in each passage the names (as mentioned, and the person's stored names), e-mails and
+        phones of the people and organisations it mentions, category by category, where the purpose
+        may not use that category of theirs (in place; `withheld` records it)."""
+        if not chunks or "MENTIONS" not in self.ontology.edge_types:
+            return
+        ids = sorted({n.id for n in chunks})
+        found: dict[str, list[tuple[NodeRef, str, list[tuple[str, Any]]]]] = {}
+        for label in SUBJECT_LABELS:
+            if label not in self.ontology.node_types:
+                continue
+            props = [p for p in self.ontology.node_types[label].properties.values() if p.privacy.value in IDENTIFYING and not p.is_vector]
+            columns = ", ".join(f"p.{quote(p.name)} AS {quote('v_' + p.name)}" for p in props)
+            query = (
+                f"MATCH (c:Chunk)-[r:MENTIONS]->(p:{quote(label)}) WHERE c.{NODE_KEY} IN $ids "
+                f"RETURN c.{NODE_KEY} AS cid, p.{NODE_KEY} AS pid, r.mention_text AS mention{', ' + columns if columns else ''}"
+            )
+            for row in self._rows(query, {"ids": ids}):
+                values = [(p.privacy.value, row.get("v_" + p.name)) for p in props]
+                found.setdefault(str(row["cid"]), []).append((NodeRef(label, str(row["pid"])), str(row.get("mention") or ""), values))
+        if not found:
+            return
+        decided = self.decisions(list(dict.fromkeys(ref for rows in found.values() for ref, _, _ in rows)))
+        for chunk in chunks:
+            hidden: list[str] = []
+            reasons: list[str] = []
+            for ref, mention, values in found.get(chunk.id, []):
+                decision = decided.get(ref)
+                if decision is None:
+                    continue
+                texts = [mention] if withholds(ref, decision, "identity") else []
+                for category, value in values:
+                    if value is not None and withholds(ref, decision, category):
+                        texts += [str(v) for v in (value if isinstance(value, list) else [value])]
+                if texts:
+                    hidden += texts
+                    reasons.append(f"{ref}: {decision.reasons.get('identity', 'no consent')}")
+            spans = occurrences(chunk.props["text"], hidden)
+            if spans:
+                chunk.props["text"] = mask(chunk.props["text"], spans)
+                self.withheld.setdefault(chunk.ref, {})["text"] = "people mentioned: " + "; ".join(sorted(set(reasons)))
+
+    def _guard_subjects(self, nodes: list[Node]) -> None:
+        """The subjects' and events' part of `_guard`."""
         owners: dict[NodeRef, NodeRef] = {n.ref: n.ref for n in nodes if n.label in SUBJECT_LABELS}
         events = [n.ref for n in nodes if n.label == "Event"]
         if events and PERFORMED_BY in self.ontology.edge_types:

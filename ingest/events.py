@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from graph.consent import SUBJECT_LABELS
+from graph.redact import mask
 from graph.store import EdgeRecord, GraphStore, NodeRecord, NodeRef, Rejected
 from graph.values import ValueRejected, normalise_datetime
 from ingest.deadletter import DeadLetter
 from ingest.outbox import Outbox
-from ingest.suppression import SuppressionList, identifier_kind, mask
+from ingest.suppression import SuppressionList, identifier_kind
 from ingest.telemetry import Reading, TelemetryAggregator
 from ontology.event_schema import REFERENCE_LABELS, EventSchema
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from graph.consent import SUBJECT_LABELS
+from graph.redact import mask
 from graph.store import EdgeRecord, GraphStore, NodeRecord, NodeRef
 from graph.values import now_iso
 from ingest.chunk import chunk_elements, document_text
@@ -29,7 +30,7 @@ from ingest.known_entities import KnownEntities
 from ingest.nlp.extract import Extractor, Mention
 from ingest.outbox import Outbox
 from ingest.parse import ParsedDocument, discover, parse_file
-from ingest.suppression import SuppressionList, identifier_kind, mask
+from ingest.suppression import SuppressionList, identifier_kind
 from ontology.errors import BadInput, KhubError
 
 EXTRACTOR_NAME = "khub.ingest/1"

@@ -23,10 +23,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from graph.redact import IDENTIFYING
 from graph.store import GraphStore, Node, NodeRef
 from ingest.entities import normalise_for_key
 from ingest.resolve import normalise_email, normalise_key, normalise_phone
@@ -34,12 +34,8 @@ from ontology.model import Ontology
 
 #: The store secret the digests are keyed with.
 SECRET_NAME = "erasure"
-#: Privacy categories whose values identify or reach a person: suppressed on erasure.
-IDENTIFYING = frozenset({"identity", "contact"})
 #: Properties that are names (normalised as entity resolution normalises them).
 NAME_PROPERTIES = frozenset({"name", "full_name", "legal_name", "alias_names"})
-#: What a masked span of text becomes (one character per character: offsets stay valid).
-MASK = "█"
 EMAIL_IN_TEXT = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
 PHONE_DIGITS = 9
 
@@ -105,28 +101,6 @@ def identifiers(ontology: Ontology, node: Node) -> list[Identifier]:
 def digest(secret: str, kind: str, normalised: str) -> str:
     """The keyed digest of one normalised identifier (the Suppression node id)."""
     return hmac.new(secret.encode(), f"{kind}|{normalised}".encode(), hashlib.sha256).hexdigest()
-
-
-def mask(text: str, spans: Iterable[tuple[int, int]]) -> str:
-    """`text` with each (start, end) span replaced by as many `MASK` characters."""
-    chars = list(text)
-    for start, end in spans:
-        for i in range(max(0, start), min(len(chars), end)):
-            if not chars[i].isspace():
-                chars[i] = MASK
-    return "".join(chars)
-
-
-def occurrences(text: str, values: Iterable[str]) -> list[tuple[int, int]]:
-    """Spans of every case-insensitive occurrence of each value in `text`."""
-    spans: list[tuple[int, int]] = []
-    lowered = text.lower()
-    for value in {v.lower() for v in values if v and len(v.strip()) >= 2}:
-        start = lowered.find(value)
-        while start >= 0:
-            spans.append((start, start + len(value)))
-            start = lowered.find(value, start + 1)
-    return spans
 
 
 class SuppressionList:

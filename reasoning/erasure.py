@@ -31,10 +31,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from graph.consent import SUBJECT_LABELS
+from graph.redact import mask, occurrences
 from graph.store import GraphStore, Node, NodeRecord, NodeRef
 from ingest.embed import Embedder, forget_cached
 from ingest.outbox import Outbox
-from ingest.suppression import SuppressionList, identifiers, mask, occurrences
+from ingest.suppression import SuppressionList, identifiers
 from ontology.errors import BadInput, NotFound
 
 #: How many of each kind one erasure handles at most in one pass (a subject with more is erased in several passes).

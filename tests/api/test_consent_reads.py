@@ -124,3 +124,34 @@ def test_the_cypher_passthrough_runs_only_where_no_consent_is_needed(gql: Gql) -
         assert codes(refused) == ["CONSENT_DENIED"] and "typed queries" in refused["errors"][0]["message"], purpose
     rows = ask(gql, query, "service", role="analyst")["data"]["cypher"]["rows"]
     assert {"email": "li.ming@renji.example"} in rows  # the service contract covers everyone's contact data
+
+
+def test_passages_mask_the_people_a_purpose_may_not_identify(gql: Gql, world: CypherGraphStore) -> None:  # noqa: F811
+    """A passage mentioning Li Ming (who revoked marketing) and Wang Fang (who consented): read for
+    marketing, his name and e-mail are masked and hers stay; read for service, both stay; a search for
+    his name for marketing does not find the passage."""
+    text = "Call notes: Li Ming (li.ming@renji.example) wants the quote; Wang Fang approves the budget."
+    chunk = NodeRef("Chunk", "zz-notes#0")
+    world.upsert(
+        [NodeRecord(chunk.label, chunk.id, {"text": text, "position": 0})],
+        [
+            EdgeRecord("MENTIONS", chunk, NodeRef("Contact", "li-ming"), props={"char_start": 12, "char_end": 19, "mention_text": "Li Ming"}),
+            EdgeRecord("MENTIONS", chunk, NodeRef("Contact", "wang-fang"), props={"char_start": 62, "char_end": 71, "mention_text": "Wang Fang"}),
+        ],
+    )
+    try:
+        query = 'query($t: String!) { search(text: $t, types: ["Chunk"], mode: FULLTEXT) { hits { node { id properties } } } }'
+
+        def passage(purpose: str, words: str) -> str | None:
+            body = ask(gql, query, purpose, variables={"t": words})
+            assert not body.get("errors"), body["errors"]
+            hits = [h["node"]["properties"]["text"] for h in body["data"]["search"]["hits"] if h["node"]["id"] == chunk.id]
+            return hits[0] if hits else None
+
+        for_marketing = passage("marketing", "budget quote")
+        assert for_marketing is not None and "Li Ming" not in for_marketing and "li.ming@" not in for_marketing
+        assert "Wang Fang" in for_marketing and len(for_marketing) == len(text) and "███" in for_marketing
+        assert passage("service", "budget quote") == text
+        assert passage("marketing", "Li Ming") is None and passage("service", "Li Ming") == text
+    finally:
+        world.delete(chunk)

@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 
 from graph.audit import AuditLog
+from graph.redact import MASK
 from graph.store import EdgeRecord, NodeRecord, NodeRef
 from ingest.deadletter import DeadLetter
 from ingest.entities import entity_id
 from ingest.events import EventImporter
 from ingest.forget import forget
 from ingest.pipeline import IngestPipeline
-from ingest.suppression import MASK, SuppressionList
+from ingest.suppression import SuppressionList
 from ingest.telemetry import TelemetryAggregator
 from ontology.errors import BadInput, NotFound
 from ontology.event_schema import default_event_schema
