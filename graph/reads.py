@@ -124,6 +124,10 @@ def _visible(props: dict[str, Any], vectors: frozenset[str]) -> dict[str, Any]:
     return out
 
 
+#: "N found (caption, caption and M more)" in an intent's explanation: the quotes of its evidence.
+QUOTED_EVIDENCE = re.compile(r"(\d+ found) \((?:[^()]|\([^()]*\))*\)")
+
+
 class Reads:
     """The API's reads on one store, on behalf of one declared purpose.
 
@@ -175,6 +179,30 @@ class Reads:
         nodes = list(nodes)
         self._guard_subjects(nodes)
         self._guard_passages([n for n in nodes if n.label == "Chunk" and isinstance(n.props.get("text"), str)])
+        self._guard_explanations([n for n in nodes if n.label == "Intent" and isinstance(n.props.get("explanation"), str)])
+
+    def _guard_explanations(self, intents: list[Node]) -> None:
+        """An intent's explanation quotes its evidence (captions of events, passages): when some of
+        that evidence was performed by someone whose behaviour the purpose may not use, the quotes
+        are taken out of the explanation (the counts, strengths and score stay)."""
+        if not intents or PERFORMED_BY not in self.ontology.edge_types or "SUPPORTED_BY" not in self.ontology.edge_types:
+            return
+        query = (
+            f"MATCH (i:Intent)-[:SUPPORTED_BY]->(e:Event)-[r:{PERFORMED_BY}]->(p) WHERE i.{NODE_KEY} IN $ids "
+            f"RETURN DISTINCT i.{NODE_KEY} AS iid, labels(p)[0] AS label, p.{NODE_KEY} AS pid"
+        )
+        owners: dict[str, set[NodeRef]] = {}
+        for row in self._rows(query, {"ids": sorted({n.id for n in intents})}):
+            if row["label"] in SUBJECT_LABELS:
+                owners.setdefault(str(row["iid"]), set()).add(NodeRef(str(row["label"]), str(row["pid"])))
+        if not owners:
+            return
+        decided = self.decisions(list(dict.fromkeys(ref for refs in owners.values() for ref in refs)))
+        for intent in intents:
+            withheld = [ref for ref in owners.get(intent.id, ()) if ref in decided and withholds(ref, decided[ref], "behavioural")]
+            if withheld:
+                intent.props["explanation"] = QUOTED_EVIDENCE.sub(r"\1 (quotes withheld for this purpose)", intent.props["explanation"])
+                self.withheld.setdefault(intent.ref, {})["explanation"] = "quotes evidence of " + ", ".join(sorted(str(r) for r in withheld))
 
     def _guard_passages(self, chunks: list[Node]) -> None:
         """Mask in each passage the names (as mentioned, and the person's stored names), e-mails and

@@ -155,3 +155,23 @@ def test_passages_mask_the_people_a_purpose_may_not_identify(gql: Gql, world: Cy
         assert passage("marketing", "Li Ming") is None and passage("service", "Li Ming") == text
     finally:
         world.delete(chunk)
+
+
+def test_an_explanation_does_not_quote_evidence_a_purpose_may_not_use(gql: Gql, world: CypherGraphStore) -> None:  # noqa: F811
+    """An intent serving marketing and service, with Li Ming's web views among its evidence: read for
+    service (a contract) it quotes them; read for marketing (he revoked it) the quotes are gone."""
+    intent = NodeRef("Intent", "zz-intent-quotes")
+    line = "site visits: 2 found (li-ming viewed /products/us-900 (pricing), li-ming viewed /support); strength 0.80 × weight 0.50 gives 0.40 of the score"
+    world.upsert(
+        [NodeRecord(intent.label, intent.id, {"confidence_score": 0.7, "purposes": ["marketing", "service"], "explanation": line + "\nscore 0.70 is over"})],
+        [EdgeRecord("SUPPORTED_BY", intent, NodeRef("Event", "ev-web-1"), source_id="test-consent")],
+    )
+    try:
+        query = '{ node(type: "Intent", id: "zz-intent-quotes") { ... on Intent { explanation } } }'
+        for_service = ask(gql, query, "service")["data"]["node"]["explanation"]
+        assert for_service[0] == line
+        for_marketing = ask(gql, query, "marketing")["data"]["node"]["explanation"]
+        assert for_marketing[0].startswith("site visits: 2 found (quotes withheld for this purpose); strength 0.80")
+        assert "us-900" not in " ".join(for_marketing) and for_marketing[1] == "score 0.70 is over"
+    finally:
+        world.delete(intent)
