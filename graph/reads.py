@@ -137,7 +137,7 @@ class Reads:
     category the purpose may only use with each person's consent is refused (`ConsentDenied`):
     the answer would reveal it for those who gave none. On a category the purpose uses by
     legitimate interest, a person who objected does not match a filter on it (a page leaves them
-    out; `node_count` still counts them). The Cypher passthrough runs only for purposes that need
+    out, and `node_count` leaves them out too). The Cypher passthrough runs only for purposes that need
     no one's consent (`passthrough`).
     """
 
@@ -479,9 +479,23 @@ class Reads:
         """How many nodes of `label` match `where` (and `related`)."""
         params: dict[str, Any] = {}
         lines = self._node_match(label, where, related, params)
-        lines.append("RETURN count(n) AS c")
-        rows = self._rows("\n".join(lines), params)
-        return int(rows[0]["c"]) if rows else 0
+        categories = self._filtered_categories(label, where)
+        if not categories:
+            lines.append("RETURN count(n) AS c")
+            rows = self._rows("\n".join(lines), params)
+            return int(rows[0]["c"]) if rows else 0
+        # a filter on a subject's personal data: those who objected do not match (as in `node_page`), so count them out
+        lines.append(f"RETURN n.{NODE_KEY} AS id")
+        refs = [NodeRef(label, str(r["id"])) for r in self._rows("\n".join(lines), params)]
+        decided = self.decisions(refs)
+        return sum(1 for ref in refs if not (ref in decided and any(withholds(ref, decided[ref], c) for c in categories)))
+
+    def _filtered_categories(self, label: str, where: Sequence[Condition]) -> set[str]:
+        """The personal categories a subject list is filtered on (empty for other labels)."""
+        if label not in SUBJECT_LABELS or not where:
+            return set()
+        spec = self.ontology.node_types[label].properties
+        return {spec[c.prop].privacy.value for c in where if c.prop in spec} - {FREE_CATEGORY}
 
     # ------------------------------------------------------------------ edges
     def _edge_match(self, spec: EdgeSpec, params: dict[str, Any]) -> tuple[list[str], str]:
