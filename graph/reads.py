@@ -187,6 +187,8 @@ class Reads:
         are taken out of the explanation (the counts, strengths and score stay)."""
         if not intents or PERFORMED_BY not in self.ontology.edge_types or "SUPPORTED_BY" not in self.ontology.edge_types:
             return
+        if self._binding("behavioural"):
+            return  # a contract or a legal obligation: no one's behaviour is withheld from this purpose
         query = (
             f"MATCH (i:Intent)-[:SUPPORTED_BY]->(e:Event)-[r:{PERFORMED_BY}]->(p) WHERE i.{NODE_KEY} IN $ids "
             f"RETURN DISTINCT i.{NODE_KEY} AS iid, labels(p)[0] AS label, p.{NODE_KEY} AS pid"
@@ -210,6 +212,8 @@ class Reads:
         may not use that category of theirs (in place; `withheld` records it)."""
         if not chunks or "MENTIONS" not in self.ontology.edge_types:
             return
+        if all(self._binding(c) for c in IDENTIFYING):
+            return  # no one's identity or contact data is withheld from this purpose
         ids = sorted({n.id for n in chunks})
         found: dict[str, list[tuple[NodeRef, str, list[tuple[str, Any]]]]] = {}
         for label in SUBJECT_LABELS:
@@ -245,6 +249,10 @@ class Reads:
             if spans:
                 chunk.props["text"] = mask(chunk.props["text"], spans)
                 self.withheld.setdefault(chunk.ref, {})["text"] = "people mentioned: " + "; ".join(sorted(set(reasons)))
+
+    def _binding(self, category: str) -> bool:
+        """True when the purpose uses `category` on a contract or a legal obligation: no one's word withholds it."""
+        return self.purpose_spec.default_basis().get(category) in ("contract", "legal_obligation") and not self.purpose_spec.requires
 
     def _guard_subjects(self, nodes: list[Node]) -> None:
         """The subjects' and events' part of `_guard`."""
