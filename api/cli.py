@@ -988,6 +988,57 @@ def dsr_requests(
     )
 
 
+# ---------------------------------------------------------------------------- business concepts
+concepts_app = typer.Typer(help="Business concepts: named sets of subjects defined over features, without code (docs/concepts.md).", no_args_is_help=True)
+app.add_typer(concepts_app, name="concepts")
+
+
+def _concept_catalogue() -> tuple[dict[str, Any], list[Any]]:
+    from ontology.concepts import default_features, load_concepts
+
+    try:
+        features = default_features()
+        return features, load_concepts(features=features)
+    except KhubError as exc:
+        raise fail(str(exc)) from exc
+
+
+@concepts_app.command("list")
+def concepts_list(
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Evaluate at this ISO time (default: now).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Every concept with its definition and how many subjects belong to it now."""
+    from reasoning.concepts import concept_counts
+
+    features, concepts = _concept_catalogue()
+    with connected() as store:
+        counts = concept_counts(store, concepts, features, _as_of_clock(as_of)())
+    rows = [{"concept": c.concept.id, "subject": c.concept.subject, "members": c.members, "of": c.subjects, "when": c.concept.when} for c in counts]
+    _print_json(rows) if as_json else _print_rows(rows, "business concepts")
+
+
+@concepts_app.command("members")
+def concepts_members(
+    concept: Annotated[str, typer.Argument(help="A concept id, e.g. high_potential_customer.")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Evaluate at this ISO time (default: now).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """The subjects of one concept now, with the feature values that put them there."""
+    from reasoning.concepts import feature_values, members
+
+    features, concepts = _concept_catalogue()
+    chosen = next((c for c in concepts if c.id == concept), None)
+    if chosen is None:
+        raise fail(f"unknown concept {concept!r} (known: {', '.join(c.id for c in concepts)})", 2)
+    now = _as_of_clock(as_of)()
+    with connected() as store:
+        ids = members(store, chosen, features, now)
+        values = feature_values(store, [features[n] for n in chosen.features], now, ids)
+    rows = [{"subject": f"{chosen.subject}:{i}", **values.get(i, {})} for i in ids]
+    _print_json(rows) if as_json else _print_rows(rows, f"{chosen.id}: {chosen.when}")
+
+
 # ---------------------------------------------------------------------------- consent
 consent_app = typer.Typer(help="A person's consent decisions, each with a verifiable receipt (docs/consent.md).", no_args_is_help=True)
 app.add_typer(consent_app, name="consent")

@@ -158,8 +158,10 @@ class IntentDefinition:
 
 
 @dataclass
-class _Checker:
-    """Collects problems with their file, line and element."""
+class DefinitionChecker:
+    """Reads the parts of a steward's definition file (paths of steps, conditions, numbers) against
+    the ontology, and collects problems with their file, line and element (intent definitions here,
+    business features in `ontology.concepts`)."""
 
     path: Path
     lines: Lines
@@ -351,7 +353,7 @@ def parse_intent(path: Path, ontology: Ontology | None = None) -> tuple[IntentDe
     """Read one intent file; the definition (None when unusable) and every problem found."""
     ontology = ontology or default_ontology()
     data, lines, duplicates = load_yaml_with_lines(path)
-    check = _Checker(path, lines, ontology)
+    check = DefinitionChecker(path, lines, ontology)
     for where, _line in duplicates:
         check.add(where, "key given twice")
     if not isinstance(data, Mapping):

@@ -32,6 +32,7 @@ from strawberry.scalars import JSON
 
 from api.graphql.audit import AuditReads
 from api.graphql.auth import VISIBLE, IsAnalyst, IsEventWriter, IsSteward, can_see
+from api.graphql.concepts import ConceptQueries
 from api.graphql.context import context_of
 from api.graphql.dynamic import generated_types, is_generated
 from api.graphql.filters import (
@@ -378,7 +379,7 @@ def _member(m: Any, found: dict[NodeRef, Any]) -> ChainMember:
 
 # ---------------------------------------------------------------------- queries
 @strawberry.type(description="Read the knowledge graph.")
-class Query(OntologyQueries, SubjectQueries):
+class Query(OntologyQueries, SubjectQueries, ConceptQueries):
     account = _by_key("Account")
     contact = _by_key("Contact")
     opportunity = _by_key("Opportunity")

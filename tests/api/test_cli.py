@@ -95,7 +95,7 @@ def test_demo_query_show_path_and_search(khub_env: Path):
     run("demo")
     code, out = run("stats", "--json")
     contacts = sum(1 for n in demo_records()[0] if n.label == "Contact")
-    assert json.loads(out)["nodes"]["Contact"] == contacts == 7  # loading twice duplicates nothing
+    assert json.loads(out)["nodes"]["Contact"] == contacts == 9  # loading twice duplicates nothing
 
 
 def test_validate_reports_file_line_and_element(khub_env: Path):

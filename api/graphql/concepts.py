@@ -1,0 +1,92 @@
+"""Business concepts over GraphQL (issue 7): the catalogue with member counts, and a concept's members.
+
+Counts are aggregates (any role). Members are people or organisations picked out by what they
+did, so they are listed only for a purpose that may use their behavioural data (their consent or
+the purpose's legal basis; `graph.consent`): the others are left out, and `withheld` says how many.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import strawberry
+from strawberry.scalars import JSON
+
+from api.graphql.context import context_of
+from graph.consent import withholds
+from graph.store import NodeRef
+from ontology.errors import BadInput, NotFound
+
+
+@strawberry.type(description="A business concept: a named set of subjects defined by an expression over features.")
+class Concept:
+    id: str
+    subject: str
+    when: str = strawberry.field(description="The definition, in the ZEN expression language.")
+    features: list[str]
+    description: str
+    members: int = strawberry.field(description="How many subjects belong to it now (or at asOf).")
+    subjects: int = strawberry.field(description="How many subjects of its type there are.")
+
+
+@strawberry.type(description="The members of a concept the declared purpose may see, with the feature values that put them there.")
+class ConceptMembers:
+    concept: str
+    members: list[JSON]
+    withheld: int = strawberry.field(description="Members left out: the purpose may not use their behavioural data.")
+
+
+def _moment(as_of: str | None) -> datetime:
+    if as_of is None:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(as_of.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadInput(f"asOf takes an ISO date or time, got {as_of!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@strawberry.type
+class ConceptQueries:
+    @strawberry.field(description="Business concepts with their definitions and current member counts (ontology/concepts).")
+    async def concepts(self, info: strawberry.Info, as_of: str | None = None) -> list[Concept]:
+        from ontology.concepts import default_features, load_concepts
+        from reasoning.concepts import concept_counts
+
+        ctx = context_of(info)
+        features = default_features()
+        counts = await ctx.run(concept_counts, ctx.rc.store, load_concepts(features=features), features, _moment(as_of))
+        return [
+            Concept(
+                id=c.concept.id,
+                subject=c.concept.subject,
+                when=c.concept.when,
+                features=list(c.concept.features),
+                description=c.concept.description_en,
+                members=c.members,
+                subjects=c.subjects,
+            )
+            for c in counts
+        ]
+
+    @strawberry.field(description="The members of one concept, with their feature values; only those the declared purpose may use.")
+    async def concept_members(self, info: strawberry.Info, id: str, as_of: str | None = None) -> ConceptMembers:
+        from ontology.concepts import default_features, load_concepts
+        from reasoning.concepts import feature_values, members
+
+        ctx = context_of(info)
+        features = default_features()
+        concept = next((c for c in load_concepts(features=features) if c.id == id), None)
+        if concept is None:
+            raise NotFound(f"no concept {id!r}")
+        now = _moment(as_of)
+        ids = await ctx.run(members, ctx.rc.store, concept, features, now)
+        refs = [NodeRef(concept.subject, i) for i in ids]
+        decided = await ctx.run(ctx.reads.decisions, refs)
+        shown = [r for r in refs if r not in decided or not withholds(r, decided[r], "behavioural")]
+        values = await ctx.run(feature_values, ctx.rc.store, [features[n] for n in concept.features], now, [r.id for r in shown])
+        return ConceptMembers(
+            concept=concept.id,
+            members=[{"subject": str(r), **values.get(r.id, {})} for r in shown],
+            withheld=len(refs) - len(shown),
+        )

@@ -1,0 +1,121 @@
+"""Business features and concepts evaluated on the graph (definitions: `ontology.concepts`).
+
+`feature_values(store, features, now, subjects)` computes named features for subjects: one
+`GraphStore.match_pattern` per feature (the path compiled to the store's Cypher by
+`graph.patterns`, windowed by time), aggregated here. `members(store, concept, features, now)` is
+the set of subjects whose features satisfy the concept's ZEN expression; a subject missing a
+value the expression needs (none: e.g. no survey yet for `last_survey_score`) is not a member.
+`concept_counts` gives each concept's current member count (`khub concepts list`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from graph.store import GraphStore, PatternMatch
+from graph.values import ValueRejected, normalise_datetime
+from ontology.concepts import ConceptDef, FeatureDef, zen_message
+from ontology.errors import BadInput
+
+PAGE = 5000
+
+
+@dataclass(frozen=True)
+class ConceptCount:
+    """A concept and how many subjects belong to it now."""
+
+    concept: ConceptDef
+    members: int
+    subjects: int
+
+
+def _when(match: PatternMatch) -> datetime | None:
+    if not match.at:
+        return None
+    try:
+        return datetime.fromisoformat(normalise_datetime(match.at).replace("Z", "+00:00"))
+    except (ValueRejected, ValueError):
+        return None
+
+
+def aggregate(feature: FeatureDef, matches: Sequence[PatternMatch], now: datetime) -> float | None:
+    """One subject's value of `feature` from what its path found (`empty_value` when nothing)."""
+    if not matches:
+        return feature.empty_value
+    if feature.aggregate == "count":
+        return len(matches) * feature.scale
+    if feature.aggregate == "days_since_last":
+        times = [t for t in (_when(m) for m in matches) if t is not None]
+        return round((now - max(times)).total_seconds() / 86400, 3) * feature.scale if times else feature.empty_value
+    numbers = [(m, float(m.props[feature.prop])) for m in matches if isinstance(m.props.get(feature.prop or ""), (int, float))]
+    if not numbers:
+        return feature.empty_value
+    values = [v for _, v in numbers]
+    if feature.aggregate == "last":
+        dated = [(t, v) for (m, v) in numbers if (t := _when(m)) is not None]
+        value = max(dated, key=lambda tv: tv[0])[1] if dated else values[-1]
+    else:
+        value = {"sum": sum(values), "avg": sum(values) / len(values), "min": min(values), "max": max(values)}[feature.aggregate]
+    return value * feature.scale
+
+
+def feature_values(
+    store: GraphStore, features: Iterable[FeatureDef], now: datetime, subjects: Sequence[str] | None = None
+) -> dict[str, dict[str, float | None]]:
+    """Subject id -> feature name -> value, for the subjects given (None: every subject some path reaches)."""
+    out: dict[str, dict[str, float | None]] = {s: {} for s in subjects or ()}
+    for feature in features:
+        since = now - timedelta(days=feature.window_days) if feature.window_days else None
+        found: dict[str, list[PatternMatch]] = {}
+        for match in store.match_pattern(feature.pattern, now, since, subjects):
+            found.setdefault(match.subject, []).append(match)
+        for subject in set(found) | set(out):
+            out.setdefault(subject, {})[feature.name] = aggregate(feature, found.get(subject, []), now)
+    return out
+
+
+def subject_ids(store: GraphStore, label: str) -> list[str]:
+    """Every id of `label`, page by page."""
+    ids: list[str] = []
+    after: str | None = None
+    while True:
+        page = store.scan_nodes(label, after=after, limit=PAGE)
+        ids += [n.id for n in page]
+        if len(page) < PAGE:
+            return ids
+        after = page[-1].id
+
+
+def satisfies(concept: ConceptDef, values: Mapping[str, float | None], compiled: Any = None) -> bool:
+    """Whether one subject's feature values satisfy the concept (False when one it needs is none)."""
+    import zen
+
+    bound = {name: values.get(name) for name in concept.features}
+    if any(v is None for v in bound.values()):
+        return False
+    try:
+        return (compiled or zen.compile_expression(concept.when)).evaluate(bound) is True
+    except Exception as exc:  # a value of another type than the expression expects
+        raise BadInput(f"concept {concept.id}: {zen_message(exc)}") from None
+
+
+def members(store: GraphStore, concept: ConceptDef, features: Mapping[str, FeatureDef], now: datetime, subjects: Sequence[str] | None = None) -> list[str]:
+    """The subjects (ids, sorted) of the concept now; among `subjects` when given, else among every subject of its type."""
+    import zen
+
+    ids = list(subjects) if subjects is not None else subject_ids(store, concept.subject)
+    values = feature_values(store, [features[name] for name in concept.features], now, ids)
+    compiled = zen.compile_expression(concept.when)
+    return sorted(s for s in ids if satisfies(concept, values.get(s, {}), compiled))
+
+
+def concept_counts(store: GraphStore, concepts: Iterable[ConceptDef], features: Mapping[str, FeatureDef], now: datetime) -> list[ConceptCount]:
+    """Each concept with its current member count and how many subjects of its type there are."""
+    counts = []
+    for concept in concepts:
+        ids = subject_ids(store, concept.subject)
+        counts.append(ConceptCount(concept, len(members(store, concept, features, now, ids)), len(ids)))
+    return counts

@@ -1,0 +1,71 @@
+"""Business concepts (issue 7.1): features read from the graph, concepts as ZEN expressions over them,
+member counts; precise errors for bad definitions; both stores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ontology.concepts import default_features, load_concepts, load_features
+from ontology.errors import SchemaInvalid
+from reasoning.concepts import concept_counts, feature_values, members
+from reasoning.demo_world import demo_as_of, load_demo_world
+
+pytestmark = pytest.mark.usefixtures("backend")
+
+
+def test_features_are_read_from_the_graph(store) -> None:
+    load_demo_world(store)
+    features = default_features()
+    names = ["site_dwell_minutes_30d", "whitepaper_downloads_30d", "missed_sales_calls_30d", "days_since_app_use", "last_survey_score", "unconsumed_lessons"]
+    values = feature_values(store, [features[n] for n in names], demo_as_of(), ["visitor-emma-lind", "visitor-olaf-berg", "student-liu-yang", "wang-fang"])
+    emma, olaf, liu, wang = (values[k] for k in ("visitor-emma-lind", "visitor-olaf-berg", "student-liu-yang", "wang-fang"))
+    assert emma["site_dwell_minutes_30d"] == pytest.approx(8.0, abs=0.01) and emma["whitepaper_downloads_30d"] == 1 and emma["missed_sales_calls_30d"] == 0
+    assert olaf["missed_sales_calls_30d"] == 2 and olaf["site_dwell_minutes_30d"] == pytest.approx(7.0, abs=0.01)
+    assert liu["last_survey_score"] == 2.0 and liu["unconsumed_lessons"] == 18.0 and liu["days_since_app_use"] == pytest.approx(25.5, abs=0.1)
+    # nothing found: counts and sums are 0, the rest is none (or the feature's default)
+    assert wang["site_dwell_minutes_30d"] == 0 and wang["last_survey_score"] is None and wang["days_since_app_use"] == 9999
+
+
+def test_concepts_have_members_and_counts(store) -> None:
+    load_demo_world(store)
+    features = default_features()
+    concepts = {c.id: c for c in load_concepts()}
+    now = demo_as_of()
+    assert members(store, concepts["high_potential_customer"], features, now) == ["visitor-emma-lind"]  # Olaf missed two calls
+    assert members(store, concepts["refund_risk_student"], features, now) == ["student-liu-yang"]  # He Lin used the app 2 days ago
+    counts = {c.concept.id: (c.members, c.subjects) for c in concept_counts(store, concepts.values(), features, now)}
+    contacts = store.stats().nodes["Contact"]
+    assert counts == {"high_potential_customer": (1, contacts), "refund_risk_student": (1, contacts)}
+    # a month later Emma's visits are out of the window
+    from datetime import timedelta
+
+    assert members(store, concepts["high_potential_customer"], features, now + timedelta(days=30)) == []
+
+
+def test_bad_definitions_are_named_with_file_line_and_element(tmp_path: Path) -> None:
+    catalogue = tmp_path / "features.yaml"
+    catalogue.write_text(
+        "features:\n"
+        "  dwell:\n    subject: Contact\n    path: [{edge: PERFORMED_BY, direction: in, node: Event}]\n    aggregate: sum\n"
+        "  visits:\n    subject: Contact\n    path: [{edge: PERFORMED_BY, direction: in, node: Event, where: {colour: red}}]\n    aggregate: count\n"
+        "  spend:\n    subject: Account\n    path: []\n    aggregate: median\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(SchemaInvalid) as invalid:
+        load_features(catalogue)
+    text = str(invalid.value)
+    assert f"{catalogue}:2: features.dwell.property: sum needs the property of Event" in text
+    assert "Event has no property 'colour'" in text and "one of count, sum, avg, min, max, last, days_since_last, got 'median'" in text
+
+    concept = tmp_path / "c.yaml"
+    for when, problem in (
+        ("site_dwel_minutes_30d > 5", "unknown feature 'site_dwel_minutes_30d'"),
+        ("customs_tickets_30d > 1", "feature 'customs_tickets_30d' is about a Account, this concept about a Contact"),
+        ("site_dwell_minutes_30d > > 5", "the expression cannot be read: Unexpected token"),
+    ):
+        concept.write_text(f"id: c\nsubject: Contact\nwhen: {when}\n", encoding="utf-8")
+        with pytest.raises(SchemaInvalid) as invalid:
+            load_concepts([concept])
+        assert problem in str(invalid.value) and f"{concept}:3" in str(invalid.value), str(invalid.value)
