@@ -1039,6 +1039,56 @@ def concepts_members(
     _print_json(rows) if as_json else _print_rows(rows, f"{chosen.id}: {chosen.when}")
 
 
+# ---------------------------------------------------------------------------- scenarios
+scenario_app = typer.Typer(help="Zero-code scenarios: trigger, condition, decision table, actions (docs/concepts.md).", no_args_is_help=True)
+app.add_typer(scenario_app, name="scenario")
+
+
+@scenario_app.command("validate")
+def scenario_validate(files: Annotated[list[Path] | None, typer.Argument(help="Scenario files; default: the shipped ones.")] = None) -> None:
+    """Check scenario files: every problem with its file, line and element; exit 1 if any."""
+    from ontology.scenarios import load_scenarios
+
+    try:
+        loaded = load_scenarios(files or None)
+    except KhubError as exc:
+        raise fail(str(exc)) from exc
+    console.print(f"[green]valid[/]: {', '.join(s.id for s in loaded)}", markup=True)
+
+
+@scenario_app.command("test")
+def scenario_test(
+    scenario: Annotated[str, typer.Argument(help="A scenario id (e.g. refund_warning) or a scenario file.")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Evaluate at this ISO time (default: now).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """A dry run on the graph: who would trigger now, the decision's outputs, the actions, rendered; nothing runs."""
+    from ontology.concepts import default_features
+    from ontology.scenarios import load_scenarios
+    from reasoning.scenarios import dry_run
+
+    path = Path(scenario)
+    try:
+        found = load_scenarios([path]) if path.suffix in (".yaml", ".yml") else [s for s in load_scenarios() if s.id == scenario]
+    except KhubError as exc:
+        raise fail(str(exc)) from exc
+    if not found:
+        raise fail(f"unknown scenario {scenario!r}", 2)
+    with connected() as store:
+        try:
+            hits = dry_run(store, found[0], default_features(), _as_of_clock(as_of)())
+        except KhubError as exc:
+            raise fail(str(exc)) from exc
+    if as_json:
+        _print_json([h.summary() for h in hits])
+        return
+    console.print(f"{found[0].id}: {len(hits)} subject(s) would trigger (dry run: nothing was written or sent)")
+    for hit in hits:
+        console.print(f"  {hit.subject} {hit.name}: {hit.outputs}")
+        for action in hit.actions:
+            console.print(f"    → {action['kind']}({action['role']}): {action['title']}")
+
+
 # ---------------------------------------------------------------------------- consent
 consent_app = typer.Typer(help="A person's consent decisions, each with a verifiable receipt (docs/consent.md).", no_args_is_help=True)
 app.add_typer(consent_app, name="consent")

@@ -118,6 +118,23 @@ def check_expression(expression: str) -> str | None:
     return None
 
 
+def check_condition(
+    check: DefinitionChecker, expression: str, names: Iterable[str], features: Mapping[str, FeatureDef], subject: str, what: str, unknown: str
+) -> None:
+    """Check a `when` condition: each name a feature of the same subject type (`unknown` is the
+    message for one that is not, with `{name!r}` in it), and an expression ZEN can read."""
+    for name in names:
+        feature = features.get(name)
+        if feature is None:
+            check.add(("when",), unknown.format(name=name))
+        elif feature.subject != subject:
+            check.add(("when",), f"feature {name!r} is about a {feature.subject}, this {what} about a {subject}")
+    if expression and not check.issues:
+        problem = check_expression(expression)
+        if problem:
+            check.add(("when",), f"the expression cannot be read: {problem}")
+
+
 def load_features(path: Path = FEATURES_FILE, ontology: Ontology | None = None) -> dict[str, FeatureDef]:
     """Read and check the feature catalogue; `SchemaInvalid` lists every problem with its line."""
     ontology = ontology or default_ontology()
@@ -181,32 +198,17 @@ def _feature(check: DefinitionChecker, name: str, raw: Mapping[str, Any], at: tu
 
 def parse_concept(path: Path, features: Mapping[str, FeatureDef], ontology: Ontology | None = None) -> tuple[ConceptDef | None, list[SchemaIssue]]:
     """Read one concept file; the definition (None when unusable) and every problem found."""
-    data, lines, duplicates = load_yaml_with_lines(path)
-    check = DefinitionChecker(path, lines, ontology or default_ontology())
-    for where, _line in duplicates:
-        check.add(where, "key given twice")
-    if not isinstance(data, Mapping):
-        check.add((), "a concept file holds one mapping (id, subject, when)")
+    data, check = DefinitionChecker.read(path, ontology or default_ontology(), "a concept file", ("id", "subject", "when"))
+    if data is None:
         return None, check.issues
-    for key in ("id", "subject", "when"):
-        if key not in data:
-            check.add((key,), "missing")
     concept_id, subject, when = str(data.get("id", "")), str(data.get("subject", "")), str(data.get("when", ""))
     if concept_id and not _NAME.fullmatch(concept_id):
         check.add(("id",), "a concept id is lower case letters, digits and underscores")
     if subject not in SUBJECT_LABELS:
         check.add(("subject",), f"the subject is one of {', '.join(SUBJECT_LABELS)}, got {subject!r}")
     names = expression_names(when)
-    for name in names:
-        feature = features.get(name)
-        if feature is None:
-            check.add(("when",), f"unknown feature {name!r} (known for {subject}: {', '.join(sorted(f for f, d in features.items() if d.subject == subject))})")
-        elif feature.subject != subject:
-            check.add(("when",), f"feature {name!r} is about a {feature.subject}, this concept about a {subject}")
-    if when and not check.issues:
-        problem = check_expression(when)
-        if problem:
-            check.add(("when",), f"the expression cannot be read: {problem}")
+    known = ", ".join(sorted(f for f, d in features.items() if d.subject == subject))
+    check_condition(check, when, names, features, subject, "concept", f"unknown feature {{name!r}} (known for {subject}: {known})")
     description = data.get("description") or {}
     concept = ConceptDef(
         concept_id,

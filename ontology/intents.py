@@ -171,6 +171,22 @@ class DefinitionChecker:
     def add(self, where: tuple[str, ...], message: str) -> None:
         self.issues.append(SchemaIssue(str(self.path), line_of(self.lines, where), ".".join(where) or "(file)", message))
 
+    @classmethod
+    def read(cls, path: Path, ontology: Ontology, what: str, required: tuple[str, ...]) -> tuple[Mapping[str, Any] | None, DefinitionChecker]:
+        """Open a definition file holding one mapping: (its data, or None when it holds none, and a
+        checker that already has the duplicate keys and the `required` keys missing)."""
+        data, lines, duplicates = load_yaml_with_lines(path)
+        check = cls(path, lines, ontology)
+        for where, _line in duplicates:
+            check.add(where, "key given twice")
+        if not isinstance(data, Mapping):
+            check.add((), f"{what} holds one mapping ({', '.join(required)}, ...)")
+            return None, check
+        for key in required:
+            if key not in data:
+                check.add((key,), "missing")
+        return data, check
+
     def number(self, data: Mapping[str, Any], key: str, where: tuple[str, ...], low: float, high: float, default: Any = None) -> float:
         value = data.get(key, default)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
@@ -351,17 +367,9 @@ def _not_in_enum(prop: Any, op: str, value: Any) -> Any:
 
 def parse_intent(path: Path, ontology: Ontology | None = None) -> tuple[IntentDefinition | None, list[SchemaIssue]]:
     """Read one intent file; the definition (None when unusable) and every problem found."""
-    ontology = ontology or default_ontology()
-    data, lines, duplicates = load_yaml_with_lines(path)
-    check = DefinitionChecker(path, lines, ontology)
-    for where, _line in duplicates:
-        check.add(where, "key given twice")
-    if not isinstance(data, Mapping):
-        check.add((), "an intent file holds one mapping (id, subject, signals, ...)")
+    data, check = DefinitionChecker.read(path, ontology or default_ontology(), "an intent file", ("id", "subject", "signals", "threshold"))
+    if data is None:
         return None, check.issues
-    for key in ("id", "subject", "signals", "threshold"):
-        if key not in data:
-            check.add((key,), "missing")
     subject = str(data.get("subject", ""))
     if subject not in SUBJECT_LABELS:
         check.add(("subject",), f"the subject is one of {', '.join(SUBJECT_LABELS)}, got {subject!r}")

@@ -1,4 +1,5 @@
-"""Business concepts over GraphQL (issue 7): the catalogue with member counts, and a concept's members.
+"""Business concepts and scenarios over GraphQL (issue 7): the concept catalogue with member counts, a
+concept's members, the scenario catalogue and a scenario's dry run.
 
 Counts are aggregates (any role). Members are people or organisations picked out by what they
 did, so they are listed only for a purpose that may use their behavioural data (their consent or
@@ -27,6 +28,24 @@ class Concept:
     description: str
     members: int = strawberry.field(description="How many subjects belong to it now (or at asOf).")
     subjects: int = strawberry.field(description="How many subjects of its type there are.")
+
+
+@strawberry.type(description="A zero-code scenario: trigger, condition, decision table, actions (ontology/scenarios).")
+class Scenario:
+    id: str
+    version: int
+    subject: str
+    trigger_events: list[str]
+    when: str = strawberry.field(description="The condition, in the ZEN expression language (a concept's, when it names one).")
+    decision_model: JSON | None = strawberry.field(description="The decision table as a JDM graph (GoRules), for an editor.")
+    actions: JSON
+
+
+@strawberry.type(description="A scenario's dry run: who would trigger, with the decision's outputs and the actions rendered; nothing runs.")
+class ScenarioDryRun:
+    scenario: str
+    hits: list[JSON]
+    withheld: int = strawberry.field(description="Subjects left out: the purpose may not use their behavioural data.")
 
 
 @strawberry.type(description="The members of a concept the declared purpose may see, with the feature values that put them there.")
@@ -90,3 +109,40 @@ class ConceptQueries:
             members=[{"subject": str(r), **values.get(r.id, {})} for r in shown],
             withheld=len(refs) - len(shown),
         )
+
+    @strawberry.field(description="The zero-code scenarios (ontology/scenarios) with their conditions, decision tables (JDM) and actions.")
+    async def scenarios(self, info: strawberry.Info) -> list[Scenario]:
+        from dataclasses import asdict
+
+        from ontology.scenarios import decision_model, load_scenarios
+
+        return [
+            Scenario(
+                id=s.id,
+                version=s.version,
+                subject=s.subject,
+                trigger_events=list(s.trigger_events),
+                when=s.when,
+                decision_model=decision_model(s.decision, s.id) if s.decision else None,
+                actions=[asdict(a) for a in s.actions],
+            )
+            for s in load_scenarios()
+        ]
+
+    @strawberry.field(
+        description="A dry run of one scenario on the graph at asOf (default now): who would trigger, the decision's outputs, the actions "
+        "rendered; nothing is written or sent. Only subjects whose behavioural data the declared purpose may use are shown."
+    )
+    async def scenario_dry_run(self, info: strawberry.Info, id: str, as_of: str | None = None) -> ScenarioDryRun:
+        from ontology.concepts import default_features
+        from ontology.scenarios import load_scenarios
+        from reasoning.scenarios import dry_run
+
+        ctx = context_of(info)
+        scenario = next((s for s in load_scenarios() if s.id == id), None)
+        if scenario is None:
+            raise NotFound(f"no scenario {id!r}")
+        hits = await ctx.run(dry_run, ctx.rc.store, scenario, default_features(), _moment(as_of))
+        decided = await ctx.run(ctx.reads.decisions, [h.subject for h in hits])
+        shown = [h for h in hits if h.subject not in decided or not withholds(h.subject, decided[h.subject], "behavioural")]
+        return ScenarioDryRun(scenario=scenario.id, hits=[h.summary() for h in shown], withheld=len(hits) - len(shown))

@@ -33,6 +33,24 @@ def test_concepts_with_counts_and_members_by_purpose(world: CypherGraphStore) ->
     assert codes(gql.post(CONCEPTS, {"at": "yesterday"})) == ["BAD_INPUT"]
 
 
+def test_scenarios_and_their_dry_runs(world: CypherGraphStore) -> None:  # noqa: F811
+    gql = Gql(world)
+    listed = {s["id"]: s for s in gql.data("{ scenarios { id subject triggerEvents when decisionModel actions } }", purpose="analytics")["scenarios"]}
+    refund = listed["refund_warning"]
+    assert refund["subject"] == "Contact" and refund["when"] == "days_since_app_use >= 14 and last_survey_score < 3"
+    assert [n["type"] for n in refund["decisionModel"]["nodes"]] == ["inputNode", "decisionTableNode", "outputNode"]
+    dry = "query($id: String!, $at: String) { scenarioDryRun(id: $id, asOf: $at) { scenario hits withheld } }"
+    at = AS_OF.isoformat()
+    served = gql.data(dry, {"id": "refund_warning", "at": at}, purpose="service")["scenarioDryRun"]
+    assert served["withheld"] == 0 and [h["subject"] for h in served["hits"]] == ["Contact:student-liu-yang"]
+    assert served["hits"][0]["outputs"] == {"refund_tier": "partial", "refund_share": 0.5}
+    # marketing may not use the student's behaviour: he is left out, counted
+    assert gql.data(dry, {"id": "refund_warning", "at": at}, purpose="marketing")["scenarioDryRun"]["withheld"] == 1
+    customs = gql.data(dry, {"id": "cross_border_customs", "at": at}, purpose="service")["scenarioDryRun"]
+    assert [h["subject"] for h in customs["hits"]] == ["Account:al-noor-trading"]
+    assert codes(gql.post(dry, {"id": "nope"})) == ["NOT_FOUND"]
+
+
 def test_concepts_from_the_command_line(khub_env: Path) -> None:  # noqa: F811
     assert run("demo")[0] == 0
     code, out = run("concepts", "list", "--as-of", "2026-12-01T00:00:00Z", "--json")
@@ -43,3 +61,20 @@ def test_concepts_from_the_command_line(khub_env: Path) -> None:  # noqa: F811
     assert code == 0 and json.loads(out)[0]["subject"] == "Contact:student-liu-yang" and json.loads(out)[0]["last_survey_score"] == 2.0
     code, out = run("concepts", "members", "nope")
     assert code == 2 and "unknown concept" in out
+
+
+def test_scenarios_from_the_command_line(khub_env: Path) -> None:  # noqa: F811
+    assert run("demo")[0] == 0
+    code, out = run("scenario", "validate")
+    assert code == 0 and "cross_border_customs" in out and "refund_warning" in out
+    code, out = run("scenario", "test", "refund_warning", "--as-of", "2026-12-01T00:00:00Z", "--json")
+    assert code == 0, out
+    (hit,) = json.loads(out)
+    assert hit["subject"] == "Contact:student-liu-yang" and hit["outputs"]["refund_tier"] == "partial"
+    code, out = run("scenario", "test", "cross_border_customs", "--as-of", "2026-12-01T00:00:00Z")
+    assert code == 0 and "1 subject(s) would trigger" in out and "Pre-clearance board for Al Noor Trading LLC" in out
+    broken = khub_env / "broken.yaml"
+    broken.write_text("id: broken\nsubject: Contact\nwhen: nothing_here > 1\nactions: []\n", encoding="utf-8")
+    code, out = run("scenario", "validate", str(broken))
+    assert code == 1 and "unknown concept or feature 'nothing_here'" in out
+    assert run("scenario", "test", "nope")[0] == 2

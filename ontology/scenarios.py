@@ -1,0 +1,244 @@
+"""Scenarios, defined by business users in YAML: a trigger, a condition, a decision table, actions.
+
+One file per scenario in `ontology/scenarios/`:
+
+    id: refund_warning
+    version: 1
+    subject: Contact
+    trigger: {events: [survey, app_usage, erp_signal]}      # what makes khub look again
+    when: refund_risk_student                               # a concept id, or an expression over features
+    decision:                                               # a decision table (GoRules ZEN), optional
+      hit_policy: first                                     # first: the first matching row; collect: every one
+      inputs: [unconsumed_lessons]
+      rules:
+        - {if: {unconsumed_lessons: ">= 20"}, then: {refund_tier: full, refund_share: 0.8}}
+        - {if: {unconsumed_lessons: ">= 10"}, then: {refund_tier: partial, refund_share: 0.5}}
+        - {if: {}, then: {refund_tier: goodwill, refund_share: 0.2}}
+    actions:                                                # as intent actions; ${...} also sees the outputs
+      - {kind: task, role: finance, title: "Refund offer (${refund_tier}) for ${subject_name}"}
+
+Row conditions are ZEN unary tests on the input (`">= 20"`, `"< 3"`, `"[1..5]"`, `'"AE"'`); an empty
+`if` matches everything. The table compiles to a JDM graph (`decision_model`), the format of the
+open GoRules editor, so a later web console can edit the same thing. Checked when loaded, each
+problem with its file, line and element: an unknown concept or feature, a feature of another
+subject type, an unreadable expression or row test, an unreachable row (after a row that matches
+everything, under `first`), an output given as two types in different rows, a template variable
+that is neither built in nor an output.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ontology.concepts import ConceptDef, FeatureDef, check_condition, default_features, expression_names, load_concepts, zen_message
+from ontology.errors import SchemaInvalid, SchemaIssue
+from ontology.intents import SUBJECT_LABELS, ActionSpec, DefinitionChecker
+from ontology.model import Ontology, default_ontology
+
+SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
+HIT_POLICIES = ("first", "collect")
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+#: Variables every scenario template sees (besides the decision's outputs and the features).
+SCENARIO_VARIABLES = ("scenario_id", "subject_label", "subject_id", "subject_name", "role", "due_at", "due_date")
+
+
+@dataclass(frozen=True)
+class DecisionTable:
+    """A decision table: input features, rows of (tests, outputs), a hit policy."""
+
+    hit_policy: str
+    inputs: tuple[str, ...]
+    rules: tuple[tuple[Mapping[str, str], Mapping[str, Any]], ...]
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """Every output name, in first-seen order."""
+        return tuple(dict.fromkeys(name for _, then in self.rules for name in then))
+
+
+@dataclass(frozen=True)
+class ScenarioDef:
+    """One scenario (see the module doc)."""
+
+    id: str
+    version: int
+    subject: str
+    trigger_events: tuple[str, ...]
+    when: str
+    features: tuple[str, ...]
+    decision: DecisionTable | None
+    actions: tuple[ActionSpec, ...]
+    description_en: str = ""
+    source: str = ""
+
+
+def _zen_literal(value: Any) -> str:
+    """A decision output as a ZEN expression: numbers and booleans as they are, text quoted."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def decision_model(table: DecisionTable, name: str) -> dict[str, Any]:
+    """The table as a JDM graph (input -> decision table -> output), as GoRules ZEN evaluates it."""
+    inputs = [{"id": f"in_{i}", "name": field, "field": field} for i, field in enumerate(table.inputs)]
+    outputs = [{"id": f"out_{i}", "name": field, "field": field} for i, field in enumerate(table.outputs)]
+    rules = []
+    for r, (tests, then) in enumerate(table.rules):
+        row: dict[str, str] = {"_id": f"rule_{r}"}
+        row.update({col["id"]: str(tests.get(col["field"], "")) for col in inputs})
+        row.update({col["id"]: _zen_literal(then[col["field"]]) if col["field"] in then else "" for col in outputs})
+        rules.append(row)
+    content = {"hitPolicy": table.hit_policy, "inputs": inputs, "outputs": outputs, "rules": rules}
+    return {
+        "nodes": [
+            {"id": "request", "type": "inputNode", "name": "Request", "position": {"x": 0, "y": 0}},
+            {"id": "table", "type": "decisionTableNode", "name": name, "position": {"x": 300, "y": 0}, "content": content},
+            {"id": "response", "type": "outputNode", "name": "Response", "position": {"x": 600, "y": 0}},
+        ],
+        "edges": [
+            {"id": "e1", "sourceId": "request", "targetId": "table", "type": "edge"},
+            {"id": "e2", "sourceId": "table", "targetId": "response", "type": "edge"},
+        ],
+    }
+
+
+def _unary_problem(test: str) -> str | None:
+    import zen
+
+    try:
+        zen.evaluate_unary_expression(test, {"$": 0})
+    except Exception as exc:  # zen's parser message
+        message = zen_message(exc)
+        return None if "Unsupported type" in message else message  # a text test against a number: fine to read
+    return None
+
+
+def parse_scenario(
+    path: Path, features: Mapping[str, FeatureDef], concepts: Mapping[str, ConceptDef], ontology: Ontology | None = None
+) -> tuple[ScenarioDef | None, list[SchemaIssue]]:
+    """Read one scenario file; the definition (None when unusable) and every problem found."""
+    ontology = ontology or default_ontology()
+    data, check = DefinitionChecker.read(path, ontology, "a scenario file", ("id", "subject", "when", "actions"))
+    if data is None:
+        return None, check.issues
+    scenario_id, subject, when = str(data.get("id", "")), str(data.get("subject", "")), str(data.get("when", "")).strip()
+    if scenario_id and not _NAME.fullmatch(scenario_id):
+        check.add(("id",), "a scenario id is lower case letters, digits and underscores")
+    if subject not in SUBJECT_LABELS:
+        check.add(("subject",), f"the subject is one of {', '.join(SUBJECT_LABELS)}, got {subject!r}")
+    trigger = data.get("trigger") or {}
+    events = tuple(str(e) for e in (trigger.get("events") or [])) if isinstance(trigger, Mapping) else ()
+    known_events = ontology.enums.get("EventType", ()) if hasattr(ontology, "enums") else ()
+    for i, event in enumerate(events):
+        if known_events and event not in known_events:
+            check.add(("trigger", "events", str(i)), f"unknown event type {event!r}")
+    # the condition: a concept id, or an expression over features
+    concept = concepts.get(when)
+    if concept is not None:
+        if concept.subject != subject:
+            check.add(("when",), f"concept {when!r} is about a {concept.subject}, this scenario about a {subject}")
+        expression, names = concept.when, list(concept.features)
+    else:
+        expression, names = when, expression_names(when)
+    check_condition(
+        check, expression, names, features, subject, "scenario", f"unknown concept or feature {{name!r}} (concepts: {', '.join(sorted(concepts)) or 'none'})"
+    )
+    decision = _decision(check, data.get("decision"), subject, features)
+    actions = [check.action(raw, ("actions", str(i))) for i, raw in enumerate(data.get("actions") or [])]
+    known = {*SCENARIO_VARIABLES, *(decision.outputs if decision else ()), *(decision.inputs if decision else ()), *names}
+    for i, action in enumerate(actions):
+        for field in ("title", "message"):
+            text = getattr(action, field, None) if action is not None else None
+            for var in re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", text or ""):
+                if var not in known:
+                    check.add(("actions", str(i), field), f"unknown variable ${var} (known: {', '.join(sorted(known))})")
+    description = data.get("description") or {}
+    scenario = ScenarioDef(
+        id=scenario_id,
+        version=int(data.get("version", 1)),
+        subject=subject,
+        trigger_events=events,
+        when=expression,
+        features=tuple(dict.fromkeys([*names, *(decision.inputs if decision else ())])),
+        decision=decision,
+        actions=tuple(a for a in actions if a),
+        description_en=str(description.get("en", "")) if isinstance(description, Mapping) else str(description),
+        source=str(path),
+    )
+    return (scenario if not check.issues else None), check.issues
+
+
+def _decision(check: DefinitionChecker, raw: Any, subject: str, features: Mapping[str, FeatureDef]) -> DecisionTable | None:
+    if raw is None:
+        return None
+    where = ("decision",)
+    if not isinstance(raw, Mapping):
+        check.add(where, "expected {hit_policy, inputs, rules}")
+        return None
+    policy = str(raw.get("hit_policy", "first"))
+    if policy not in HIT_POLICIES:
+        check.add((*where, "hit_policy"), f"one of {', '.join(HIT_POLICIES)}, got {policy!r}")
+    inputs = tuple(str(i) for i in raw.get("inputs") or [])
+    for i, name in enumerate(inputs):
+        feature = features.get(name)
+        if feature is None:
+            check.add((*where, "inputs", str(i)), f"unknown feature {name!r}")
+        elif feature.subject != subject:
+            check.add((*where, "inputs", str(i)), f"feature {name!r} is about a {feature.subject}, this scenario about a {subject}")
+    rules: list[tuple[Mapping[str, str], Mapping[str, Any]]] = []
+    catch_all: int | None = None
+    kinds: dict[str, tuple[str, int]] = {}
+    for r, row in enumerate(raw.get("rules") or []):
+        at = (*where, "rules", str(r))
+        if not isinstance(row, Mapping) or not isinstance(row.get("then"), Mapping) or not row.get("then"):
+            check.add(at, "a row is {if: {input: test}, then: {output: value}}")
+            continue
+        tests = row.get("if") or {}
+        if not isinstance(tests, Mapping):
+            check.add((*at, "if"), "expected a mapping from input to a test")
+            continue
+        for name, test in tests.items():
+            if name not in inputs:
+                check.add((*at, "if", str(name)), f"{name!r} is not an input of the table ({', '.join(inputs)})")
+            elif str(test).strip():
+                problem = _unary_problem(str(test))
+                if problem:
+                    check.add((*at, "if", str(name)), f"the test {test!r} cannot be read: {problem}")
+        if catch_all is not None and policy == "first":
+            check.add(at, f"unreachable: row {catch_all} before it matches everything")
+        if not any(str(t).strip() for t in tests.values()):
+            catch_all = r if catch_all is None else catch_all
+        for name, value in row["then"].items():
+            kind = "number" if isinstance(value, (int, float)) and not isinstance(value, bool) else type(value).__name__
+            if name in kinds and kinds[name][0] != kind:
+                check.add((*at, "then", str(name)), f"{name} is a {kinds[name][0]} in row {kinds[name][1]}, a {kind} here")
+            kinds.setdefault(name, (kind, r))
+        rules.append(({str(k): str(v) for k, v in tests.items()}, dict(row["then"])))
+    if not rules:
+        check.add((*where, "rules"), "a decision table needs at least one row")
+        return None
+    return DecisionTable(policy, inputs, tuple(rules))
+
+
+def load_scenarios(paths: Iterable[Path] | None = None, ontology: Ontology | None = None) -> list[ScenarioDef]:
+    """Load and check scenario files (default: every `ontology/scenarios/*.yaml`); `SchemaInvalid` lists every problem."""
+    features = default_features()
+    concepts = {c.id: c for c in load_concepts(features=features)}
+    files = sorted(paths) if paths is not None else sorted(SCENARIO_DIR.glob("*.yaml"))
+    scenarios, issues = [], []
+    for file in files:
+        scenario, problems = parse_scenario(file, features, concepts, ontology)
+        issues += problems
+        if scenario is not None:
+            scenarios.append(scenario)
+    if issues:
+        raise SchemaInvalid(issues)
+    return scenarios

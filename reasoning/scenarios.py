@@ -1,0 +1,113 @@
+"""Scenarios evaluated on the graph, as a dry run: who would trigger, with which decision and actions.
+
+`dry_run(store, scenario, features, now)` reads the scenario's features for its subjects
+(`reasoning.concepts`), keeps those whose condition holds, runs the decision table with GoRules
+ZEN (`ontology.scenarios.decision_model`) and renders each action's title and message with the
+outputs, the features and the subject's name. Nothing is written and no action runs: this is
+what `khub scenario test` shows, and what a sandbox compares between versions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from graph.store import GraphStore, NodeRef
+from ontology.concepts import ConceptDef, FeatureDef, zen_message
+from ontology.errors import BadInput
+from ontology.scenarios import ScenarioDef, decision_model
+from reasoning.actions import render_template
+from reasoning.concepts import feature_values, satisfies, subject_ids
+
+NAME_PROPERTIES = ("name", "full_name", "title", "serial")
+
+
+@dataclass
+class ScenarioHit:
+    """One subject a scenario would trigger for: its features, the decision's outputs, the actions."""
+
+    subject: NodeRef
+    name: str
+    features: dict[str, float | None]
+    outputs: dict[str, Any]
+    actions: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """As plain data (`--json`, GraphQL)."""
+        return {"subject": str(self.subject), "name": self.name, "features": self.features, "outputs": self.outputs, "actions": self.actions}
+
+
+def decide(scenario: ScenarioDef, values: Mapping[str, float | None]) -> dict[str, Any]:
+    """The decision table's outputs for one subject's features (empty without a table; `collect` gives `rows`)."""
+    if scenario.decision is None:
+        return {}
+    import zen
+
+    engine = zen.ZenEngine()
+    decision = engine.create_decision(json.dumps(decision_model(scenario.decision, scenario.id)))
+    try:
+        result = decision.evaluate({name: values.get(name) for name in scenario.decision.inputs})["result"]
+    except Exception as exc:  # a value the table's tests cannot compare
+        raise BadInput(f"scenario {scenario.id}: decision table: {zen_message(exc)}") from None
+    return {"rows": result} if isinstance(result, list) else dict(result or {})
+
+
+def _variables(scenario: ScenarioDef, hit: ScenarioHit, role: str, due_at: str) -> dict[str, Any]:
+    values: dict[str, Any] = {k: ("" if v is None else (round(v, 2) if isinstance(v, float) else v)) for k, v in hit.features.items()}
+    values.update({k: v for k, v in hit.outputs.items() if k != "rows"})
+    values.update(
+        {
+            "scenario_id": scenario.id,
+            "subject_label": hit.subject.label,
+            "subject_id": hit.subject.id,
+            "subject_name": hit.name,
+            "role": role,
+            "due_at": due_at,
+            "due_date": due_at[:10],
+        }
+    )
+    return values
+
+
+def dry_run(
+    store: GraphStore, scenario: ScenarioDef, features: Mapping[str, FeatureDef], now: datetime, subjects: Sequence[str] | None = None
+) -> list[ScenarioHit]:
+    """Who the scenario would trigger for now (among `subjects`, else every subject of its type), and what would happen; nothing runs."""
+    import zen
+
+    ids = list(subjects) if subjects is not None else subject_ids(store, scenario.subject)
+    values = feature_values(store, [features[n] for n in scenario.features], now, ids)
+    condition = ConceptDef(scenario.id, scenario.subject, scenario.when, tuple(n for n in scenario.features if n in _names(scenario.when)))
+    compiled = zen.compile_expression(scenario.when)
+    chosen = [s for s in ids if satisfies(condition, values.get(s, {}), compiled)]
+    nodes = store.get_many([NodeRef(scenario.subject, s) for s in chosen])
+    hits = []
+    for subject_id in sorted(chosen):
+        ref = NodeRef(scenario.subject, subject_id)
+        node = nodes.get(ref)
+        name = next((str(node.props[p]) for p in NAME_PROPERTIES if node is not None and node.props.get(p)), subject_id)
+        hit = ScenarioHit(ref, name, values.get(subject_id, {}), decide(scenario, values.get(subject_id, {})))
+        for action in scenario.actions:
+            due_at = (now + timedelta(days=action.due_in_days)).isoformat(timespec="seconds")
+            variables = _variables(scenario, hit, action.role or "", due_at)
+            where = f"scenario {scenario.id} {action.kind}({action.role or action.url})"
+            hit.actions.append(
+                {
+                    "kind": action.kind,
+                    "role": action.role,
+                    "title": render_template(action.title, variables, f"{where}.title") if action.title else "",
+                    "message": render_template(action.message, variables, f"{where}.message") if action.message else "",
+                    "purpose": action.purpose,
+                }
+            )
+        hits.append(hit)
+    return hits
+
+
+def _names(expression: str) -> set[str]:
+    from ontology.concepts import expression_names
+
+    return set(expression_names(expression))

@@ -1,0 +1,72 @@
+"""Scenarios (issue 7.2, dry run): the two shipped seed scenarios on the demo world, with their decision
+tables run by GoRules ZEN and their actions rendered; look-alikes stay quiet; precise validation; both stores."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from graph.store import NodeRecord, NodeRef
+from ontology.concepts import default_features
+from ontology.errors import SchemaInvalid
+from ontology.scenarios import load_scenarios
+from reasoning.demo_world import demo_as_of, load_demo_world
+from reasoning.scenarios import dry_run
+
+pytestmark = pytest.mark.usefixtures("backend")
+
+
+def scenarios() -> dict:
+    return {s.id: s for s in load_scenarios()}
+
+
+def test_refund_warning_picks_the_student_and_tiers_the_refund(store) -> None:
+    load_demo_world(store)
+    (hit,) = dry_run(store, scenarios()["refund_warning"], default_features(), demo_as_of())
+    assert hit.subject == NodeRef("Contact", "student-liu-yang") and hit.name == "刘洋"  # He Lin used the app two days ago: quiet
+    assert hit.outputs == {"refund_tier": "partial", "refund_share": 0.5}  # 18 lessons left: the second row
+    assert [(a["kind"], a["role"]) for a in hit.actions] == [("task", "service"), ("task", "service"), ("task", "finance")]
+    assert hit.actions[2]["title"] == "Tiered refund offer for 刘洋: partial"
+    assert "18.0 lessons not taken: offer a partial refund (0.5 of their value)" in hit.actions[2]["message"]
+    assert "has not opened the app for 25.5" in hit.actions[0]["message"] and "rated the last class 2.0" in hit.actions[0]["message"]
+    # more lessons left: the first row; nothing written by a dry run
+    store.upsert([NodeRecord("Event", "ev-erp-liu-lessons", {"value": 24.0})])
+    (hit,) = dry_run(store, scenarios()["refund_warning"], default_features(), demo_as_of())
+    assert hit.outputs["refund_tier"] == "full"
+    assert store.scan_nodes("Task") == []
+
+
+def test_cross_border_customs_picks_the_trader_with_customs_trouble(store) -> None:
+    load_demo_world(store)
+    (hit,) = dry_run(store, scenarios()["cross_border_customs"], default_features(), demo_as_of())
+    assert hit.subject == NodeRef("Account", "al-noor-trading") and hit.outputs == {"priority": "normal", "records_to_prefill": 3}
+    assert hit.actions[0]["title"] == "Pre-clearance board for Al Noor Trading LLC (normal)"
+    assert "1.0 failed clearance(s) in 90 days" in hit.actions[0]["message"]
+    # four months later the failure is out of its 90-day window: quiet
+    assert dry_run(store, scenarios()["cross_border_customs"], default_features(), demo_as_of() + timedelta(days=120)) == []
+
+
+def test_bad_scenarios_are_named_with_file_line_and_element(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "id: bad\nsubject: Contact\nwhen: refund_risk_studnt\n"
+        "decision:\n  inputs: [unconsumed_lessons, customs_tickets_30d]\n  rules:\n"
+        "    - {if: {}, then: {tier: full}}\n"
+        "    - {if: {unconsumed_lessons: '>= > 3'}, then: {tier: 2}}\n"
+        "actions:\n  - {kind: task, role: finance, title: 'Offer ${tierr}'}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(SchemaInvalid) as invalid:
+        load_scenarios([bad])
+    text = str(invalid.value)
+    for problem in (
+        f"{bad}:3: when: unknown concept or feature 'refund_risk_studnt'",
+        "decision.inputs.1: feature 'customs_tickets_30d' is about a Account, this scenario about a Contact",
+        "decision.rules.1: unreachable: row 0 before it matches everything",
+        "decision.rules.1.if.unconsumed_lessons: the test '>= > 3' cannot be read",
+        "decision.rules.1.then.tier: tier is a str in row 0, a number here",
+        "actions.0.title: unknown variable $tierr",
+    ):
+        assert problem in text, (problem, text)
