@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from graph.store import GraphStore, NodeRef
-from ontology.concepts import ConceptDef, FeatureDef, zen_message
+from ontology.concepts import ConceptDef, FeatureDef, expression_names, zen_message
 from ontology.errors import BadInput
 from ontology.scenarios import ScenarioDef, decision_model
 from reasoning.actions import render_template
@@ -40,14 +40,21 @@ class ScenarioHit:
         return {"subject": str(self.subject), "name": self.name, "features": self.features, "outputs": self.outputs, "actions": self.actions}
 
 
-def decide(scenario: ScenarioDef, values: Mapping[str, float | None]) -> dict[str, Any]:
-    """The decision table's outputs for one subject's features (empty without a table; `collect` gives `rows`)."""
+def compile_decision(scenario: ScenarioDef) -> Any:
+    """The scenario's decision table, loaded into GoRules ZEN once (None without a table)."""
     if scenario.decision is None:
-        return {}
+        return None
     import zen
 
-    engine = zen.ZenEngine()
-    decision = engine.create_decision(json.dumps(decision_model(scenario.decision, scenario.id)))
+    return zen.ZenEngine().create_decision(json.dumps(decision_model(scenario.decision, scenario.id)))
+
+
+def decide(scenario: ScenarioDef, values: Mapping[str, float | None], decision: Any = None) -> dict[str, Any]:
+    """The decision table's outputs for one subject's features (empty without a table; `collect` gives
+    `rows`); `decision`: the table from `compile_decision`, when evaluating many subjects."""
+    if scenario.decision is None:
+        return {}
+    decision = decision or compile_decision(scenario)
     try:
         result = decision.evaluate({name: values.get(name) for name in scenario.decision.inputs})["result"]
     except Exception as exc:  # a value the table's tests cannot compare
@@ -80,16 +87,17 @@ def dry_run(
 
     ids = list(subjects) if subjects is not None else subject_ids(store, scenario.subject)
     values = feature_values(store, [features[n] for n in scenario.features], now, ids)
-    condition = ConceptDef(scenario.id, scenario.subject, scenario.when, tuple(n for n in scenario.features if n in _names(scenario.when)))
+    condition = ConceptDef(scenario.id, scenario.subject, scenario.when, tuple(expression_names(scenario.when)))
     compiled = zen.compile_expression(scenario.when)
     chosen = [s for s in ids if satisfies(condition, values.get(s, {}), compiled)]
     nodes = store.get_many([NodeRef(scenario.subject, s) for s in chosen])
+    decision = compile_decision(scenario)
     hits = []
     for subject_id in sorted(chosen):
         ref = NodeRef(scenario.subject, subject_id)
         node = nodes.get(ref)
         name = next((str(node.props[p]) for p in NAME_PROPERTIES if node is not None and node.props.get(p)), subject_id)
-        hit = ScenarioHit(ref, name, values.get(subject_id, {}), decide(scenario, values.get(subject_id, {})))
+        hit = ScenarioHit(ref, name, values.get(subject_id, {}), decide(scenario, values.get(subject_id, {}), decision))
         for action in scenario.actions:
             due_at = (now + timedelta(days=action.due_in_days)).isoformat(timespec="seconds")
             variables = _variables(scenario, hit, action.role or "", due_at)
@@ -105,9 +113,3 @@ def dry_run(
             )
         hits.append(hit)
     return hits
-
-
-def _names(expression: str) -> set[str]:
-    from ontology.concepts import expression_names
-
-    return set(expression_names(expression))
