@@ -1082,11 +1082,44 @@ def scenario_test(
     if as_json:
         _print_json([h.summary() for h in hits])
         return
-    console.print(f"{found[0].id}: {len(hits)} subject(s) would trigger (dry run: nothing was written or sent)")
+    _print_hits(found[0].id, hits, "would trigger (dry run: nothing was written or sent)")
+
+
+def _print_hits(scenario_id: str, hits: list[Any], verdict: str) -> None:
+    console.print(f"{scenario_id}: {len(hits)} subject(s) {verdict}")
     for hit in hits:
         console.print(f"  {hit.subject} {hit.name}: {hit.outputs}")
         for action in hit.actions:
-            console.print(f"    → {action['kind']}({action['role']}): {action['title']}")
+            status = f" [{action['status']}]" if action.get("status") else ""
+            console.print(f"    → {action['kind']}({action['role']}): {action['title']}{status}", markup=False)
+
+
+@scenario_app.command("run")
+def scenario_run(
+    scenario: Annotated[str, typer.Argument(help="A scenario id (e.g. refund_warning).")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Evaluate at this ISO time (default: now).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run a scenario now: who triggers, the decision, and its task actions created (idempotent: a rerun never reopens a done task)."""
+    from ontology.concepts import default_features
+    from ontology.scenarios import load_scenarios
+    from reasoning.scenarios import run as run_scenario
+
+    try:
+        found = [s for s in load_scenarios() if s.id == scenario]
+    except KhubError as exc:
+        raise fail(str(exc)) from exc
+    if not found:
+        raise fail(f"unknown scenario {scenario!r}", 2)
+    with connected() as store:
+        try:
+            hits = run_scenario(store, found[0], default_features(), _as_of_clock(as_of)())
+        except KhubError as exc:
+            raise fail(str(exc)) from exc
+    if as_json:
+        _print_json([h.summary() for h in hits])
+        return
+    _print_hits(found[0].id, hits, "triggered")
 
 
 # ---------------------------------------------------------------------------- consent

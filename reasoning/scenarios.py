@@ -5,17 +5,23 @@
 ZEN (`ontology.scenarios.decision_model`) and renders each action's title and message with the
 outputs, the features and the subject's name. Nothing is written and no action runs: this is
 what `khub scenario test` shows, and what a sandbox compares between versions.
+
+`run(store, scenario, features, now)` does the same and then carries out the task actions: a Task
+node per subject and action (`TASK_FOR` the subject, open, due in the action's days), with a
+deterministic id, so running again updates the task's text but never reopens a done one nor moves
+its due date. Webhook actions of scenarios are not sent yet (they are listed as skipped).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from graph.store import GraphStore, NodeRef
+from graph.store import EdgeRecord, GraphStore, NodeRecord, NodeRef
 from ontology.concepts import ConceptDef, FeatureDef, expression_names, zen_message
 from ontology.errors import BadInput
 from ontology.scenarios import ScenarioDef, decision_model
@@ -112,4 +118,37 @@ def dry_run(
                 }
             )
         hits.append(hit)
+    return hits
+
+
+def scenario_task_id(scenario: ScenarioDef, subject: NodeRef, index: int) -> str:
+    """The deterministic id of the Task the `index`-th action of a scenario creates for a subject."""
+    return "task-" + hashlib.sha256(f"scenario:{scenario.id}\x1f{subject}\x1f{index}".encode()).hexdigest()[:24]
+
+
+def run(
+    store: GraphStore, scenario: ScenarioDef, features: Mapping[str, FeatureDef], now: datetime, subjects: Sequence[str] | None = None
+) -> list[ScenarioHit]:
+    """`dry_run`, then carry out the task actions (see the module doc); each action of a hit gets `status` and `task`."""
+    hits = dry_run(store, scenario, features, now, subjects)
+    nodes: list[NodeRecord] = []
+    edges: list[EdgeRecord] = []
+    for hit in hits:
+        for index, (spec, action) in enumerate(zip(scenario.actions, hit.actions, strict=True)):
+            if spec.kind != "task":
+                action["status"] = "skipped: scenario webhooks are not sent yet"
+                continue
+            task = NodeRef("Task", scenario_task_id(scenario, hit.subject, index))
+            due_at = (now + timedelta(days=spec.due_in_days)).isoformat(timespec="seconds")
+            props = {"title": action["title"], "description": action["message"], "action_type": f"scenario:{scenario.id}", "assignee_role": spec.role or ""}
+            nodes.append(NodeRecord("Task", task.id, props, defaults={"task_status": "open", "due_at": due_at}))
+            edges.append(EdgeRecord("TASK_FOR", task, hit.subject, source_id=f"scenario:{scenario.id}", extractor="khub.scenarios/1", valid_from=now))
+            action.update({"status": "done", "task": task.id})
+    if nodes:
+        written = store.upsert(nodes, edges)
+        refused = {r.item for r in written.rejected}
+        for hit in hits:
+            for action in hit.actions:
+                if action.get("task") and f"Task:{action['task']}" in refused:
+                    action["status"] = "failed: the store refused the task"
     return hits

@@ -78,3 +78,5 @@ def test_scenarios_from_the_command_line(khub_env: Path) -> None:  # noqa: F811
     code, out = run("scenario", "validate", str(broken))
     assert code == 1 and "unknown concept or feature 'nothing_here'" in out
     assert run("scenario", "test", "nope")[0] == 2
+    code, out = run("scenario", "run", "refund_warning", "--as-of", "2026-12-01T00:00:00Z")
+    assert code == 0 and "1 subject(s) triggered" in out and out.count("[done]") == 3, out

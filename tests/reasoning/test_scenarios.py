@@ -70,3 +70,22 @@ def test_bad_scenarios_are_named_with_file_line_and_element(tmp_path: Path) -> N
         "actions.0.title: unknown variable $tierr",
     ):
         assert problem in text, (problem, text)
+
+
+def test_the_shipped_scenarios_run_and_their_actions_fire(store) -> None:
+    from reasoning.scenarios import run
+
+    load_demo_world(store)
+    refund, customs = scenarios()["refund_warning"], scenarios()["cross_border_customs"]
+    (hit,) = run(store, refund, default_features(), demo_as_of())
+    assert [a["status"] for a in hit.actions] == ["done", "done", "done"]
+    tasks = {t.id: t.props for t in store.scan_nodes("Task")}
+    offer = tasks[hit.actions[2]["task"]]
+    assert offer["title"] == "Tiered refund offer for 刘洋: partial" and offer["assignee_role"] == "finance" and offer["task_status"] == "open"
+    assert [e.dst for e in store.edges_from([NodeRef("Task", hit.actions[2]["task"])], "TASK_FOR")] == [NodeRef("Contact", "student-liu-yang")]
+    (trader,) = run(store, customs, default_features(), demo_as_of())
+    assert trader.actions[0]["status"] == "done" and len(store.scan_nodes("Task")) == 4
+    # running again: the same tasks, a done one stays done
+    store.upsert([NodeRecord("Task", hit.actions[0]["task"], {"task_status": "done"})])
+    run(store, refund, default_features(), demo_as_of())
+    assert len(store.scan_nodes("Task")) == 4 and store.get(NodeRef("Task", hit.actions[0]["task"])).props["task_status"] == "done"
