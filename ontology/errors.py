@@ -93,3 +93,21 @@ class ConsentDenied(KhubError):
     """The caller's purpose is not covered by the data subject's consent."""
 
     code = "CONSENT_DENIED"
+
+
+class Conflict(KhubError):
+    """The change does not fit the current state (approving a version that is not pending, ...)."""
+
+    code = "CONFLICT"
+
+
+class Locked(KhubError):
+    """A change touches a field a supervisor locked; names the field, who locked it and why."""
+
+    code = "LOCKED"
+
+
+class NotPermitted(KhubError):
+    """The caller may not do this here (an author approving their own version)."""
+
+    code = "FORBIDDEN"

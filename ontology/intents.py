@@ -172,10 +172,13 @@ class DefinitionChecker:
         self.issues.append(SchemaIssue(str(self.path), line_of(self.lines, where), ".".join(where) or "(file)", message))
 
     @classmethod
-    def read(cls, path: Path, ontology: Ontology, what: str, required: tuple[str, ...]) -> tuple[Mapping[str, Any] | None, DefinitionChecker]:
-        """Open a definition file holding one mapping: (its data, or None when it holds none, and a
-        checker that already has the duplicate keys and the `required` keys missing)."""
-        data, lines, duplicates = load_yaml_with_lines(path)
+    def read(
+        cls, path: Path, ontology: Ontology, what: str, required: tuple[str, ...], text: str | None = None
+    ) -> tuple[Mapping[str, Any] | None, DefinitionChecker]:
+        """Open a definition file holding one mapping (or read `text`, named `path`): (its data, or
+        None when it holds none, and a checker that already has the duplicate keys and the
+        `required` keys missing)."""
+        data, lines, duplicates = load_yaml_with_lines(path, text)
         check = cls(path, lines, ontology)
         for where, _line in duplicates:
             check.add(where, "key given twice")

@@ -8,7 +8,7 @@ One file per scenario in `ontology/scenarios/`:
     trigger: {events: [survey, app_usage, erp_signal]}      # what makes khub look again
     when: refund_risk_student                               # a concept id, or an expression over features
     decision:                                               # a decision table (GoRules ZEN), optional
-      hit_policy: first                                     # first: the first matching row; collect: every one
+      hit_policy: first                                     # first: the first matching row; unique: rows may not overlap; collect: every one
       inputs: [unconsumed_lessons]
       rules:
         - {if: {unconsumed_lessons: ">= 20"}, then: {refund_tier: full, refund_share: 0.8}}
@@ -16,14 +16,18 @@ One file per scenario in `ontology/scenarios/`:
         - {if: {}, then: {refund_tier: goodwill, refund_share: 0.2}}
     actions:                                                # as intent actions; ${...} also sees the outputs
       - {kind: task, role: finance, title: "Refund offer (${refund_tier}) for ${subject_name}"}
+    approval: required                                      # optional: a new version goes live only once approved
+    purpose: service                                        # what its actions serve (default service); an action may say its own
 
 Row conditions are ZEN unary tests on the input (`">= 20"`, `"< 3"`, `"[1..5]"`, `'"AE"'`); an empty
 `if` matches everything. The table compiles to a JDM graph (`decision_model`), the format of the
 open GoRules editor, so a later web console can edit the same thing. Checked when loaded, each
 problem with its file, line and element: an unknown concept or feature, a feature of another
 subject type, an unreadable expression or row test, an unreachable row (after a row that matches
-everything, under `first`), an output given as two types in different rows, a template variable
-that is neither built in nor an output.
+everything, or that earlier rows cover between them, under `first`), rows that overlap under
+`unique`, an output given as two types in different rows, a template variable that is neither
+built in nor an output. Versions of a scenario saved by business users are checked the same way
+from their text (`parse_scenario_text`; governance in `reasoning.scenario_versions`).
 """
 
 from __future__ import annotations
@@ -35,13 +39,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from ontology.concepts import ConceptDef, FeatureDef, check_condition, default_features, expression_names, load_concepts, zen_message
+from ontology.decision_tests import covered_by, overlap, read_test
 from ontology.errors import SchemaInvalid, SchemaIssue
 from ontology.intents import SUBJECT_LABELS, ActionSpec, DefinitionChecker
 from ontology.model import Ontology, default_ontology
+from ontology.purposes import default_purposes
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
-HIT_POLICIES = ("first", "collect")
+HIT_POLICIES = ("first", "unique", "collect")
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 #: Variables every scenario template sees (besides the decision's outputs and the features).
 SCENARIO_VARIABLES = ("scenario_id", "subject_label", "subject_id", "subject_name", "role", "due_at", "due_date")
@@ -75,6 +83,9 @@ class ScenarioDef:
     actions: tuple[ActionSpec, ...]
     description_en: str = ""
     source: str = ""
+    requires_approval: bool = False
+    #: The purpose its actions serve unless one says otherwise (ontology/purposes.yaml).
+    purpose: str = "service"
 
 
 def _zen_literal(value: Any) -> str:
@@ -96,7 +107,7 @@ def decision_model(table: DecisionTable, name: str) -> dict[str, Any]:
         row.update({col["id"]: str(tests.get(col["field"], "")) for col in inputs})
         row.update({col["id"]: _zen_literal(then[col["field"]]) if col["field"] in then else "" for col in outputs})
         rules.append(row)
-    content = {"hitPolicy": table.hit_policy, "inputs": inputs, "outputs": outputs, "rules": rules}
+    content = {"hitPolicy": "collect" if table.hit_policy == "unique" else table.hit_policy, "inputs": inputs, "outputs": outputs, "rules": rules}
     return {
         "nodes": [
             {"id": "request", "type": "inputNode", "name": "Request", "position": {"x": 0, "y": 0}},
@@ -122,11 +133,16 @@ def _unary_problem(test: str) -> str | None:
 
 
 def parse_scenario(
-    path: Path, features: Mapping[str, FeatureDef], concepts: Mapping[str, ConceptDef], ontology: Ontology | None = None
+    path: Path, features: Mapping[str, FeatureDef], concepts: Mapping[str, ConceptDef], ontology: Ontology | None = None, text: str | None = None
 ) -> tuple[ScenarioDef | None, list[SchemaIssue]]:
-    """Read one scenario file; the definition (None when unusable) and every problem found."""
+    """Read one scenario file (or its `text`, named `path` in the problems); the definition (None
+    when unusable) and every problem found."""
     ontology = ontology or default_ontology()
-    data, check = DefinitionChecker.read(path, ontology, "a scenario file", ("id", "subject", "when", "actions"))
+    try:
+        data, check = DefinitionChecker.read(path, ontology, "a scenario file", ("id", "subject", "when", "actions"), text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        return None, [SchemaIssue(str(path), mark.line + 1 if mark else 1, "(file)", f"not YAML: {getattr(exc, 'problem', None) or exc}")]
     if data is None:
         return None, check.issues
     scenario_id, subject, when = str(data.get("id", "")), str(data.get("subject", "")), str(data.get("when", "")).strip()
@@ -160,6 +176,16 @@ def parse_scenario(
             for var in re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", text or ""):
                 if var not in known:
                     check.add(("actions", str(i), field), f"unknown variable ${var} (known: {', '.join(sorted(known))})")
+    purposes = default_purposes()
+    purpose = str(data.get("purpose", "service"))
+    if purpose not in purposes:
+        check.add(("purpose",), f"unknown purpose {purpose!r} (one of {', '.join(purposes.names())})")
+    for i, action in enumerate(actions):
+        if action is not None and action.purpose is not None and action.purpose not in purposes:
+            check.add(("actions", str(i), "purpose"), f"unknown purpose {action.purpose!r} (one of {', '.join(purposes.names())})")
+    approval = data.get("approval", "none")
+    if approval not in ("required", "none"):
+        check.add(("approval",), f"approval is required or none, got {approval!r}")
     description = data.get("description") or {}
     scenario = ScenarioDef(
         id=scenario_id,
@@ -172,6 +198,8 @@ def parse_scenario(
         actions=tuple(a for a in actions if a),
         description_en=str(description.get("en", "")) if isinstance(description, Mapping) else str(description),
         source=str(path),
+        requires_approval=approval == "required",
+        purpose=purpose,
     )
     return (scenario if not check.issues else None), check.issues
 
@@ -194,7 +222,7 @@ def _decision(check: DefinitionChecker, raw: Any, subject: str, features: Mappin
         elif feature.subject != subject:
             check.add((*where, "inputs", str(i)), f"feature {name!r} is about a {feature.subject}, this scenario about a {subject}")
     rules: list[tuple[Mapping[str, str], Mapping[str, Any]]] = []
-    catch_all: int | None = None
+    regions: list[tuple[int, dict[str, Any]]] = []
     kinds: dict[str, tuple[str, int]] = {}
     for r, row in enumerate(raw.get("rules") or []):
         at = (*where, "rules", str(r))
@@ -212,10 +240,15 @@ def _decision(check: DefinitionChecker, raw: Any, subject: str, features: Mappin
                 problem = _unary_problem(str(test))
                 if problem:
                     check.add((*at, "if", str(name)), f"the test {test!r} cannot be read: {problem}")
-        if catch_all is not None and policy == "first":
-            check.add(at, f"unreachable: row {catch_all} before it matches everything")
-        if not any(str(t).strip() for t in tests.values()):
-            catch_all = r if catch_all is None else catch_all
+        region = {str(k): read_test(str(v)) for k, v in tests.items()}
+        if policy == "first" and (cover := covered_by(region, regions, inputs)) is not None:
+            by = f"row {cover[0]} before it matches" if len(cover) == 1 else f"rows {', '.join(map(str, cover))} before it match"
+            check.add(at, f"unreachable: {by} everything it matches")
+        if policy == "unique":
+            for other, earlier in regions:
+                if overlap(region, earlier, inputs):
+                    check.add(at, f"overlaps row {other}: under hit policy unique one subject may match only one row")
+        regions.append((r, region))
         for name, value in row["then"].items():
             kind = "number" if isinstance(value, (int, float)) and not isinstance(value, bool) else type(value).__name__
             if name in kinds and kinds[name][0] != kind:
@@ -242,3 +275,14 @@ def load_scenarios(paths: Iterable[Path] | None = None, ontology: Ontology | Non
     if issues:
         raise SchemaInvalid(issues)
     return scenarios
+
+
+def parse_scenario_text(name: str, text: str, ontology: Ontology | None = None) -> ScenarioDef:
+    """A scenario from its text (a version a business user saves), checked against the shipped
+    features and concepts as a file is; `SchemaInvalid` names every problem with `name`, line and element."""
+    features = default_features()
+    concepts = {c.id: c for c in load_concepts(features=features)}
+    scenario, issues = parse_scenario(Path(name), features, concepts, ontology, text=text)
+    if issues or scenario is None:
+        raise SchemaInvalid(issues)
+    return scenario

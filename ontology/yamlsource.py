@@ -10,13 +10,14 @@ import yaml
 Lines = dict[tuple[str, ...], int]
 
 
-def load_yaml_with_lines(path: Path) -> tuple[Any, Lines, list[tuple[tuple[str, ...], int]]]:
-    """Parse `path`; return the data, a map from key path (tuple of keys) to 1-based line,
-    and the keys that appear twice in one mapping (path, line of the repeat).
+def load_yaml_with_lines(path: Path, text: str | None = None) -> tuple[Any, Lines, list[tuple[tuple[str, ...], int]]]:
+    """Parse `path` (or `text`, named `path` in messages); return the data, a map from key path
+    (tuple of keys) to 1-based line, and the keys that appear twice in one mapping (path, line of
+    the repeat).
 
     Raises `yaml.YAMLError` (with its own line and column) when the text is not YAML.
     """
-    text = path.read_text(encoding="utf-8")
+    text = path.read_text(encoding="utf-8") if text is None else text
     root = yaml.compose(text, Loader=yaml.SafeLoader)
     lines: Lines = {(): 1}
     duplicates: list[tuple[tuple[str, ...], int]] = []

@@ -32,13 +32,18 @@ class ConceptCount:
     subjects: int
 
 
-def _when(match: PatternMatch) -> datetime | None:
-    if not match.at:
+def parse_moment(at: str | None) -> datetime | None:
+    """A stored date or time as an aware datetime (None when absent or unreadable)."""
+    if not at:
         return None
     try:
-        return datetime.fromisoformat(normalise_datetime(match.at).replace("Z", "+00:00"))
+        return datetime.fromisoformat(normalise_datetime(at).replace("Z", "+00:00"))
     except (ValueRejected, ValueError):
         return None
+
+
+def _when(match: PatternMatch) -> datetime | None:
+    return parse_moment(match.at)
 
 
 def aggregate(feature: FeatureDef, matches: Sequence[PatternMatch], now: datetime) -> float | None:

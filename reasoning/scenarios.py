@@ -9,7 +9,9 @@ what `khub scenario test` shows, and what a sandbox compares between versions.
 `run(store, scenario, features, now)` does the same and then carries out the task actions: a Task
 node per subject and action (`TASK_FOR` the subject, open, due in the action's days), with a
 deterministic id, so running again updates the task's text but never reopens a done one nor moves
-its due date. Webhook actions of scenarios are not sent yet (they are listed as skipped).
+its due date. Each action serves a purpose (its own, else the scenario's, by default
+service): for a subject whose behavioural data that purpose may not use (`graph.consent`), the
+action does not run and says why. Webhook actions of scenarios are not sent yet (listed as skipped).
 """
 
 from __future__ import annotations
@@ -21,13 +23,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from graph.consent import subject_decisions, withholds
 from graph.store import EdgeRecord, GraphStore, NodeRecord, NodeRef
 from ontology.concepts import ConceptDef, FeatureDef, expression_names, zen_message
 from ontology.errors import BadInput
+from ontology.intents import ActionSpec
+from ontology.model import PrivacyCategory
+from ontology.purposes import Purpose, default_purposes
 from ontology.scenarios import ScenarioDef, decision_model
 from reasoning.actions import render_template
 from reasoning.concepts import feature_values, satisfies, subject_ids
 
+BEHAVIOURAL = PrivacyCategory.BEHAVIOURAL.value
 NAME_PROPERTIES = ("name", "full_name", "title", "serial")
 
 
@@ -65,6 +72,10 @@ def decide(scenario: ScenarioDef, values: Mapping[str, float | None], decision: 
         result = decision.evaluate({name: values.get(name) for name in scenario.decision.inputs})["result"]
     except Exception as exc:  # a value the table's tests cannot compare
         raise BadInput(f"scenario {scenario.id}: decision table: {zen_message(exc)}") from None
+    if scenario.decision.hit_policy == "unique":
+        if len(result or []) > 1:
+            raise BadInput(f"scenario {scenario.id}: decision table: {len(result)} rows match under hit policy unique")
+        return dict(result[0]) if result else {}
     return {"rows": result} if isinstance(result, list) else dict(result or {})
 
 
@@ -114,11 +125,30 @@ def dry_run(
                     "role": action.role,
                     "title": render_template(action.title, variables, f"{where}.title") if action.title else "",
                     "message": render_template(action.message, variables, f"{where}.message") if action.message else "",
-                    "purpose": action.purpose,
+                    "purpose": action_purpose(scenario, action),
                 }
             )
         hits.append(hit)
     return hits
+
+
+def action_purpose(scenario: ScenarioDef, spec: ActionSpec) -> str:
+    """The purpose a scenario action serves: its own, else the scenario's."""
+    return spec.purpose or scenario.purpose
+
+
+def _withheld(store: GraphStore, scenario: ScenarioDef, subjects: Sequence[NodeRef], now: datetime) -> dict[tuple[str, NodeRef], str]:
+    """(purpose, subject) -> why, for the subjects whose behaviour (what put them in the scenario)
+    an action's purpose may not use: that action does not run for them."""
+    catalogue = default_purposes()
+    out: dict[tuple[str, NodeRef], str] = {}
+    for purpose in sorted({action_purpose(scenario, a) for a in scenario.actions}):
+        spec = catalogue.purposes.get(purpose) or Purpose(purpose, "", "")
+        decided = subject_decisions(store, spec, subjects, now.isoformat(timespec="seconds"), lambda _label: {BEHAVIOURAL})
+        for subject, decision in decided.items():
+            if withholds(subject, decision, BEHAVIOURAL):
+                out[(purpose, subject)] = decision.reasons.get(BEHAVIOURAL, "no consent")
+    return out
 
 
 def scenario_task_id(scenario: ScenarioDef, subject: NodeRef, index: int) -> str:
@@ -127,21 +157,42 @@ def scenario_task_id(scenario: ScenarioDef, subject: NodeRef, index: int) -> str
 
 
 def run(
-    store: GraphStore, scenario: ScenarioDef, features: Mapping[str, FeatureDef], now: datetime, subjects: Sequence[str] | None = None
+    store: GraphStore,
+    scenario: ScenarioDef,
+    features: Mapping[str, FeatureDef],
+    now: datetime,
+    subjects: Sequence[str] | None = None,
+    experiment: tuple[str, str] | None = None,
 ) -> list[ScenarioHit]:
-    """`dry_run`, then carry out the task actions (see the module doc); each action of a hit gets `status` and `task`."""
+    """`dry_run`, then carry out the task actions (see the module doc); each action of a hit gets
+    `status` and `task`. A task records the scenario version that created it and, under an A/B
+    `experiment` (id, arm), the experiment and arm (set when the task is created, never moved)."""
     hits = dry_run(store, scenario, features, now, subjects)
+    created = {"task_status": "open", "created_at": now.isoformat(timespec="seconds"), "scenario_version": scenario.version}
+    if experiment is not None:
+        created.update({"experiment_id": experiment[0], "experiment_arm": experiment[1]})
     nodes: list[NodeRecord] = []
     edges: list[EdgeRecord] = []
+    withheld = _withheld(store, scenario, [h.subject for h in hits], now)
     for hit in hits:
         for index, (spec, action) in enumerate(zip(scenario.actions, hit.actions, strict=True)):
+            purpose = action["purpose"]
+            if (why := withheld.get((purpose, hit.subject))) is not None:
+                action["status"] = f"withheld: the purpose {purpose} may not use this subject's behavioural data ({why})"
+                continue
             if spec.kind != "task":
                 action["status"] = "skipped: scenario webhooks are not sent yet"
                 continue
             task = NodeRef("Task", scenario_task_id(scenario, hit.subject, index))
             due_at = (now + timedelta(days=spec.due_in_days)).isoformat(timespec="seconds")
-            props = {"title": action["title"], "description": action["message"], "action_type": f"scenario:{scenario.id}", "assignee_role": spec.role or ""}
-            nodes.append(NodeRecord("Task", task.id, props, defaults={"task_status": "open", "due_at": due_at}))
+            props = {
+                "title": action["title"],
+                "description": action["message"],
+                "action_type": f"scenario:{scenario.id}",
+                "assignee_role": spec.role or "",
+                "scenario_id": scenario.id,
+            }
+            nodes.append(NodeRecord("Task", task.id, props, defaults={**created, "due_at": due_at}))
             edges.append(EdgeRecord("TASK_FOR", task, hit.subject, source_id=f"scenario:{scenario.id}", extractor="khub.scenarios/1", valid_from=now))
             action.update({"status": "done", "task": task.id})
     if nodes:

@@ -110,11 +110,17 @@ class ConceptQueries:
             withheld=len(refs) - len(shown),
         )
 
-    @strawberry.field(description="The zero-code scenarios (ontology/scenarios) with their conditions, decision tables (JDM) and actions.")
+    @strawberry.field(
+        description="The zero-code scenarios that run (each one's live version, or its shipped file in ontology/scenarios when it has no "
+        "versions yet) with their conditions, decision tables (JDM) and actions."
+    )
     async def scenarios(self, info: strawberry.Info) -> list[Scenario]:
         from dataclasses import asdict
 
-        from ontology.scenarios import decision_model, load_scenarios
+        from ontology.scenarios import decision_model
+        from reasoning.scenario_versions import active_scenarios
+
+        ctx = context_of(info)
 
         return [
             Scenario(
@@ -126,22 +132,21 @@ class ConceptQueries:
                 decision_model=decision_model(s.decision, s.id) if s.decision else None,
                 actions=[asdict(a) for a in s.actions],
             )
-            for s in load_scenarios()
+            for s in await ctx.run(active_scenarios, ctx.rc.store)
         ]
 
     @strawberry.field(
-        description="A dry run of one scenario on the graph at asOf (default now): who would trigger, the decision's outputs, the actions "
+        description="A dry run of one scenario (the version that runs, or `version`) on the graph at asOf (default now): who would trigger, "
+        "the decision's outputs, the actions "
         "rendered; nothing is written or sent. Only subjects whose behavioural data the declared purpose may use are shown."
     )
-    async def scenario_dry_run(self, info: strawberry.Info, id: str, as_of: str | None = None) -> ScenarioDryRun:
+    async def scenario_dry_run(self, info: strawberry.Info, id: str, as_of: str | None = None, version: int | None = None) -> ScenarioDryRun:
         from ontology.concepts import default_features
-        from ontology.scenarios import load_scenarios
+        from reasoning.scenario_versions import find_scenario
         from reasoning.scenarios import dry_run
 
         ctx = context_of(info)
-        scenario = next((s for s in load_scenarios() if s.id == id), None)
-        if scenario is None:
-            raise NotFound(f"no scenario {id!r}")
+        scenario = await ctx.run(find_scenario, ctx.rc.store, id, version)
         hits = await ctx.run(dry_run, ctx.rc.store, scenario, default_features(), _moment(as_of))
         decided = await ctx.run(ctx.reads.decisions, [h.subject for h in hits])
         shown = [h for h in hits if h.subject not in decided or not withholds(h.subject, decided[h.subject], "behavioural")]

@@ -50,6 +50,7 @@ from api.graphql.filters import (
 from api.graphql.limits import Limits, QueryGuard
 from api.graphql.ontology_edits import OntologyMutations, OntologyQueries
 from api.graphql.pagination import DEFAULT_PAGE, Connection, Edge, PageInfo, Relation, check_first, decode_cursor, encode_cursor, page_info
+from api.graphql.scenarios import ScenarioGovernanceMutations, ScenarioGovernanceQueries
 from api.graphql.search import SearchMode, rank_in, run_search
 from api.graphql.subject import SubjectMutations, SubjectQueries
 from api.graphql.types import (
@@ -379,7 +380,7 @@ def _member(m: Any, found: dict[NodeRef, Any]) -> ChainMember:
 
 # ---------------------------------------------------------------------- queries
 @strawberry.type(description="Read the knowledge graph.")
-class Query(OntologyQueries, SubjectQueries, ConceptQueries):
+class Query(OntologyQueries, SubjectQueries, ConceptQueries, ScenarioGovernanceQueries):
     account = _by_key("Account")
     contact = _by_key("Contact")
     opportunity = _by_key("Opportunity")
@@ -740,7 +741,7 @@ def _document_bytes(index: int, doc: DocumentUpload) -> bytes:
 
 
 @strawberry.type(description="Change the knowledge graph.")
-class Mutation(OntologyMutations, SubjectMutations):
+class Mutation(OntologyMutations, SubjectMutations, ScenarioGovernanceMutations):
     @strawberry.mutation(
         description="Record a batch of events (each an object like one line of POST /v1/events), idempotent by event id; a bad event comes back "
         "in `errors` with its index and is dead-lettered, the rest lands. For batches over the variables limit (64 KB), use POST /v1/events.",

@@ -1,0 +1,54 @@
+"""Which version of a scenario runs for whom: the live one, or an A/B experiment's arms.
+
+`execute(store, scenario_id, features, now, subjects)` runs a scenario for real (its task
+actions; `reasoning.scenarios.run`): when an experiment runs on it, each subject gets its arm's
+version (`reasoning.scenario_ab.arm`) and its tasks record the experiment and the arm; otherwise
+the version that runs (`reasoning.scenario_versions.find_scenario`: the live version, or the
+shipped file). `on_events(store, events, features, now)` is the event trigger: for the subjects
+who performed events of a scenario's trigger types, it executes that scenario for them only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+
+from graph.store import GraphStore, NodeRef
+from ontology.concepts import FeatureDef
+from reasoning.concepts import subject_ids
+from reasoning.scenario_ab import Experiments, arm
+from reasoning.scenario_versions import ScenarioRegistry, active_scenarios, find_scenario
+from reasoning.scenarios import ScenarioHit, run
+
+
+def execute(store: GraphStore, scenario_id: str, features: Mapping[str, FeatureDef], now: datetime, subjects: Sequence[str] | None = None) -> list[ScenarioHit]:
+    """Run the scenario now (see the module doc); the hits of every arm, by subject."""
+    experiment = Experiments(store).running(scenario_id)
+    if experiment is None:
+        return run(store, find_scenario(store, scenario_id), features, now, subjects)
+    registry = ScenarioRegistry(store)
+    versions = {"A": registry.version(scenario_id, experiment.version_a).scenario(), "B": registry.version(scenario_id, experiment.version_b).scenario()}
+    label = versions["A"].subject
+    ids = list(subjects) if subjects is not None else subject_ids(store, label)
+    split: dict[str, list[str]] = {"A": [], "B": []}
+    for subject in ids:
+        split[arm(experiment.id, NodeRef(label, subject), experiment.share_b)].append(subject)
+    hits: list[ScenarioHit] = []
+    for side, scenario in versions.items():
+        if split[side]:
+            hits += run(store, scenario, features, now, split[side], experiment=(experiment.id, side))
+    return sorted(hits, key=lambda h: str(h.subject))
+
+
+def on_events(store: GraphStore, events: Iterable[tuple[str, NodeRef]], features: Mapping[str, FeatureDef], now: datetime) -> dict[str, list[ScenarioHit]]:
+    """The event trigger: `events` are (event type, the subject who performed it); each active
+    scenario whose trigger types include one runs for those subjects. Scenario id -> hits."""
+    by_type: dict[str, set[NodeRef]] = {}
+    for event_type, subject in events:
+        by_type.setdefault(event_type, set()).add(subject)
+    fired: dict[str, list[ScenarioHit]] = {}
+    for scenario in active_scenarios(store):
+        subjects = sorted({s.id for t in scenario.trigger_events for s in by_type.get(t, ()) if s.label == scenario.subject})
+        if subjects:
+            fired[scenario.id] = execute(store, scenario.id, features, now, subjects)
+    return fired
