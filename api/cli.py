@@ -17,7 +17,7 @@ from api.cli_serve import register as register_server_commands
 from graph.cypher_store import CypherGraphStore
 from graph.factory import load_configured_ontology, open_store
 from graph.store import NodeRef
-from ontology.errors import KhubError
+from ontology.errors import KhubError, NotFound
 from ontology.model import load_ontology
 from ontology.settings import Settings
 from ontology.validate import validate_file
@@ -725,16 +725,30 @@ def worker(
     embed: Annotated[bool, typer.Option("--embed/--no-embed", help="Load the embedder for semantic signals.")] = True,
 ) -> None:
     """Keep intents current: re-score only what new documents and events can change, and act."""
+    from collections.abc import Sequence
+    from datetime import UTC, datetime
+
     from ingest.embed import load_embedder
     from ingest.outbox import Outbox
+    from ontology.concepts import default_features
     from reasoning.runtime import ActionLog, build_engine
+    from reasoning.scenario_dispatch import on_touched
     from reasoning.worker import IntentWorker
 
     settings = Settings()
     embedder = load_embedder(settings.embedding_model, settings.embedding_cache_path) if embed else None
     with connected(settings) as store:
         log = ActionLog()
-        runner = IntentWorker(build_engine(store, settings, embedder, log=log), Outbox(settings.outbox_path), settings.worker_offset_path)
+        features = default_features()
+
+        def scenarios(touched: Sequence[NodeRef]) -> int:
+            fired = on_touched(store, touched, features, datetime.now(UTC))
+            for scenario_id, hits in fired.items():
+                err.print(f"scenario {scenario_id}: {len(hits)} subject(s) triggered", markup=False)
+            return sum(len(h) for h in fired.values())
+
+        engine = build_engine(store, settings, embedder, log=log)
+        runner = IntentWorker(engine, Outbox(settings.outbox_path), settings.worker_offset_path, scenarios=scenarios)
         if once:
             while runner.run_once() is not None:
                 pass
@@ -743,7 +757,10 @@ def worker(
             with suppress(KeyboardInterrupt):
                 runner.run(interval)
     stats = runner.stats
-    summary = f"{stats.batches} batch(es), {stats.nodes} touched node(s), {stats.fired} intent(s) over threshold ({len(stats.new)} new)"
+    summary = (
+        f"{stats.batches} batch(es), {stats.nodes} touched node(s), {stats.fired} intent(s) over threshold ({len(stats.new)} new), "
+        f"{stats.scenario_hits} scenario trigger(s)"
+    )
     console.print(f"{summary} in {stats.seconds:.2f} s")
     for intent_id in stats.new:
         console.print(f"  new: {intent_id}")
@@ -1060,29 +1077,26 @@ def scenario_validate(files: Annotated[list[Path] | None, typer.Argument(help="S
 def scenario_test(
     scenario: Annotated[str, typer.Argument(help="A scenario id (e.g. refund_warning) or a scenario file.")],
     as_of: Annotated[str | None, typer.Option("--as-of", help="Evaluate at this ISO time (default: now).")] = None,
+    version: Annotated[int | None, typer.Option("--version", help="A saved version (default: the one that runs).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """A dry run on the graph: who would trigger now, the decision's outputs, the actions, rendered; nothing runs."""
     from ontology.concepts import default_features
     from ontology.scenarios import load_scenarios
+    from reasoning.scenario_versions import find_scenario
     from reasoning.scenarios import dry_run
 
     path = Path(scenario)
-    try:
-        found = load_scenarios([path]) if path.suffix in (".yaml", ".yml") else [s for s in load_scenarios() if s.id == scenario]
-    except KhubError as exc:
-        raise fail(str(exc)) from exc
-    if not found:
-        raise fail(f"unknown scenario {scenario!r}", 2)
     with connected() as store:
         try:
-            hits = dry_run(store, found[0], default_features(), _as_of_clock(as_of)())
-        except KhubError as exc:
-            raise fail(str(exc)) from exc
+            found = load_scenarios([path])[0] if path.suffix in (".yaml", ".yml") else find_scenario(store, scenario, version)
+        except NotFound as exc:
+            raise fail(str(exc), 2) from None
+        hits = dry_run(store, found, default_features(), _as_of_clock(as_of)())
     if as_json:
         _print_json([h.summary() for h in hits])
         return
-    _print_hits(found[0].id, hits, "would trigger (dry run: nothing was written or sent)")
+    _print_hits(f"{found.id} v{found.version}", hits, "would trigger (dry run: nothing was written or sent)")
 
 
 def _print_hits(scenario_id: str, hits: list[Any], verdict: str) -> None:
@@ -1102,24 +1116,260 @@ def scenario_run(
 ) -> None:
     """Run a scenario now: who triggers, the decision, and its task actions created (idempotent: a rerun never reopens a done task)."""
     from ontology.concepts import default_features
-    from ontology.scenarios import load_scenarios
-    from reasoning.scenarios import run as run_scenario
+    from reasoning.scenario_dispatch import execute
 
-    try:
-        found = [s for s in load_scenarios() if s.id == scenario]
-    except KhubError as exc:
-        raise fail(str(exc)) from exc
-    if not found:
-        raise fail(f"unknown scenario {scenario!r}", 2)
     with connected() as store:
-        try:
-            hits = run_scenario(store, found[0], default_features(), _as_of_clock(as_of)())
-        except KhubError as exc:
-            raise fail(str(exc)) from exc
+        hits = execute(store, scenario, default_features(), _as_of_clock(as_of)())
     if as_json:
         _print_json([h.summary() for h in hits])
         return
-    _print_hits(found[0].id, hits, "triggered")
+    _print_hits(scenario, hits, "triggered")
+
+
+# governance: versions, approval, rollback, locks, diffs, the sandbox, A/B (docs/concepts.md, Governance)
+def _cli_user() -> str:
+    import getpass
+
+    return getpass.getuser()
+
+
+AuthorOption = Annotated[str | None, typer.Option("--as", help="Who does it (default: your user name); the API takes it from the API key.")]
+
+
+def _print_version(version: Any) -> None:
+    review = f", reviewed by {version.reviewed_by}" if version.reviewed_by else ""
+    console.print(f"{version.key}: {version.status} ({version.author}: {version.comment}{review})", markup=False)
+
+
+@scenario_app.command("save")
+def scenario_save(
+    file: Annotated[Path, typer.Argument(help="The scenario file (YAML) to keep as the scenario's next version.")],
+    comment: Annotated[str, typer.Option("--comment", "-m", help="Why you change it.")],
+    who: AuthorOption = None,
+) -> None:
+    """Check a scenario file and keep it as the next version (a draft): refused with every problem, or when it changes a locked field."""
+    from reasoning.scenario_versions import ScenarioRegistry
+
+    with connected() as store:
+        _print_version(ScenarioRegistry(store).save(_scenario_file(file), who or _cli_user(), comment))
+
+
+@scenario_app.command("deploy")
+def scenario_deploy(
+    scenario: Annotated[str, typer.Argument(help="A scenario id, or a scenario file (saved as a new version first).")],
+    version: Annotated[int | None, typer.Option("--version", help="The version to deploy (default: the latest).")] = None,
+    comment: Annotated[str, typer.Option("--comment", "-m", help="Why (when a file or a shipped scenario is saved first).")] = "deployed",
+    who: AuthorOption = None,
+) -> None:
+    """Deploy a version: live now, or pending when approval is required. A shipped scenario with no versions yet is saved as version 1 first."""
+    from reasoning.scenario_versions import ScenarioRegistry, shipped_text
+
+    who = who or _cli_user()
+    path = Path(scenario)
+    with connected() as store:
+        registry = ScenarioRegistry(store)
+        if path.suffix in (".yaml", ".yml"):
+            saved = registry.save(_scenario_file(path), who, comment)
+            scenario, version = saved.scenario_id, saved.number
+        elif version is None:
+            versions = registry.versions(scenario)
+            version = versions[-1].number if versions else registry.save(shipped_text(scenario), who, comment).number
+        _print_version(registry.deploy(scenario, version, who))
+
+
+def _scenario_file(path: Path) -> str:
+    """The text of a scenario file; a clear error naming it when it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise fail(f"{path}: cannot read the scenario file: {exc}", 2) from None
+
+
+@scenario_app.command("approve")
+def scenario_approve(
+    scenario: Annotated[str, typer.Argument(help="A scenario id.")],
+    version: Annotated[int, typer.Argument(help="The pending version.")],
+    note: Annotated[str, typer.Option("--note", help="A note kept with the approval.")] = "",
+    who: AuthorOption = None,
+) -> None:
+    """Approve a pending version (someone other than its author): it goes live."""
+    from reasoning.scenario_versions import ScenarioRegistry
+
+    with connected() as store:
+        _print_version(ScenarioRegistry(store).approve(scenario, version, who or _cli_user(), note))
+
+
+@scenario_app.command("reject")
+def scenario_reject(
+    scenario: Annotated[str, typer.Argument(help="A scenario id.")],
+    version: Annotated[int, typer.Argument(help="The pending version.")],
+    note: Annotated[str, typer.Option("--note", help="Why it is rejected.")],
+    who: AuthorOption = None,
+) -> None:
+    """Reject a pending version, saying why."""
+    from reasoning.scenario_versions import ScenarioRegistry
+
+    with connected() as store:
+        _print_version(ScenarioRegistry(store).reject(scenario, version, who or _cli_user(), note))
+
+
+@scenario_app.command("rollback")
+def scenario_rollback(
+    scenario: Annotated[str, typer.Argument(help="A scenario id.")],
+    version: Annotated[int, typer.Argument(help="The version to go back to.")],
+    comment: Annotated[str, typer.Option("--comment", "-m", help="Why (default: rollback to vN).")] = "",
+    who: AuthorOption = None,
+) -> None:
+    """Roll back to any version: its text saved as a new version and deployed (pending when approval is required)."""
+    from reasoning.scenario_versions import ScenarioRegistry
+
+    with connected() as store:
+        _print_version(ScenarioRegistry(store).rollback(scenario, version, who or _cli_user(), comment))
+
+
+@scenario_app.command("versions")
+def scenario_versions(scenario: Annotated[str, typer.Argument(help="A scenario id.")], as_json: JsonFlag = False) -> None:
+    """Every version of a scenario with its status, author and comment, and the locks on it."""
+    from reasoning.scenario_versions import ScenarioRegistry
+
+    with connected() as store:
+        registry = ScenarioRegistry(store)
+        versions, locks = registry.versions(scenario), registry.locks(scenario)
+    if as_json:
+        _print_json({"versions": [v.summary() for v in versions], "locks": [x.summary() for x in locks]})
+        return
+    for version in versions:
+        _print_version(version)
+    for lock in locks:
+        console.print(f"locked: {lock.path} by {lock.locked_by} ({lock.reason})", markup=False)
+
+
+@scenario_app.command("diff")
+def scenario_diff(
+    scenario: Annotated[str, typer.Argument(help="A scenario id.")],
+    before: Annotated[int, typer.Argument(help="The older version.")],
+    after: Annotated[int, typer.Argument(help="The newer version.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """What changed between two versions: a unified diff (--json: the changes leaf by leaf)."""
+    from reasoning.scenario_versions import ScenarioRegistry
+
+    with connected() as store:
+        changes, text = ScenarioRegistry(store).diff(scenario, before, after)
+    if as_json:
+        _print_json([c.summary() for c in changes])
+        return
+    console.print(text or "no difference", markup=False, highlight=False)
+
+
+@scenario_app.command("lock")
+def scenario_lock(
+    scenario: Annotated[str, typer.Argument(help="A scenario id.")],
+    path: Annotated[str, typer.Argument(help="The field or section: when, decision.rules, actions.0.role, ...")],
+    reason: Annotated[str, typer.Option("--reason", help="Why it is locked (shown to whoever tries to change it).")],
+    who: AuthorOption = None,
+) -> None:
+    """Lock a field or section: no new version may change it until it is unlocked."""
+    from reasoning.scenario_versions import ScenarioRegistry
+
+    with connected() as store:
+        lock = ScenarioRegistry(store).lock(scenario, path, who or _cli_user(), reason)
+    console.print(f"locked {scenario}: {lock.path} ({lock.reason})", markup=False)
+
+
+@scenario_app.command("unlock")
+def scenario_unlock(scenario: Annotated[str, typer.Argument(help="A scenario id.")], path: Annotated[str, typer.Argument(help="The locked path.")]) -> None:
+    """Lift a lock."""
+    from reasoning.scenario_versions import ScenarioRegistry
+
+    with connected() as store:
+        if not ScenarioRegistry(store).unlock(scenario, path):
+            raise fail(f"{scenario} has no lock on {path!r}", 2)
+    console.print(f"unlocked {scenario}: {path}", markup=False)
+
+
+@scenario_app.command("sandbox")
+def scenario_sandbox(
+    scenario: Annotated[str, typer.Argument(help="A scenario id.")],
+    since: Annotated[str, typer.Option("--since", help="The window's start (ISO date or time).")],
+    until: Annotated[str | None, typer.Option("--until", help="The window's end (default: now).")] = None,
+    version: Annotated[int | None, typer.Option("--version", help="The version to replay (default: the one that runs).")] = None,
+    compare_with: Annotated[int | None, typer.Option("--compare", help="Another version to replay over the same window, side by side.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Replay a version over a window of history: who would have triggered, when, on which event, with which actions; nothing runs."""
+    from ontology.concepts import default_features
+    from reasoning.scenario_sandbox import compare, sandbox
+    from reasoning.scenario_versions import find_scenario
+
+    start, end = _as_of_clock(since)(), _as_of_clock(until)()
+    with connected() as store:
+        first = sandbox(store, find_scenario(store, scenario, version), default_features(), start, end)
+        second = sandbox(store, find_scenario(store, scenario, compare_with), default_features(), start, end) if compare_with else None
+    if second is not None:
+        side = compare(first, second)
+        if as_json:
+            _print_json(side)
+            return
+        console.print(f"{scenario} v{first.version} vs v{second.version}, {first.since} .. {first.until}: {side['counts']}", markup=False)
+        for row in side["subjects"]:
+            console.print(f"  {row['subject']}: {row['verdict']}", markup=False)
+        return
+    if as_json:
+        _print_json(first.summary())
+        return
+    console.print(f"{scenario} v{first.version}, {first.since} .. {first.until}: {first.events} trigger event(s) replayed", markup=False)
+    _print_hits(scenario, [h.hit for h in first.hits], "would have triggered (sandbox: nothing was written or sent)")
+
+
+ab_app = typer.Typer(help="A/B tests of two scenario versions: a hash split of subjects, trigger and outcome rates per arm.", no_args_is_help=True)
+scenario_app.add_typer(ab_app, name="ab")
+
+
+@ab_app.command("start")
+def ab_start(
+    scenario: Annotated[str, typer.Argument(help="A scenario id.")],
+    version_a: Annotated[int, typer.Argument(help="The version arm A runs.")],
+    version_b: Annotated[int, typer.Argument(help="The version arm B runs.")],
+    share_b: Annotated[float, typer.Option("--share-b", help="The share of subjects arm B gets.")] = 0.5,
+    outcome_event: Annotated[str, typer.Option("--outcome-event", help="The event type that counts as the outcome (default: the task done).")] = "",
+    who: AuthorOption = None,
+) -> None:
+    """Start an A/B experiment: while it runs, each subject gets its arm's version."""
+    from reasoning.scenario_ab import Experiments
+
+    with connected() as store:
+        experiment = Experiments(store).start(scenario, version_a, version_b, who or _cli_user(), share_b, outcome_event)
+    console.print(f"started {experiment.id}: v{version_a} (A) vs v{version_b} (B, {share_b:.0%} of subjects)", markup=False)
+
+
+@ab_app.command("report")
+def ab_report(experiment: Annotated[str, typer.Argument(help="The experiment id.")], as_json: JsonFlag = False) -> None:
+    """Per arm: subjects, triggered, trigger rate, outcomes, outcome rate."""
+    from reasoning.scenario_ab import Experiments
+
+    with connected() as store:
+        report = Experiments(store).report(experiment)
+    if as_json:
+        _print_json(report)
+        return
+    console.print(f"{experiment} ({report['experiment']['status']}); outcome: {report['outcome']}", markup=False)
+    for row in report["arms"]:
+        console.print(
+            f"  {row['arm']} v{row['version']}: {row['triggered']}/{row['subjects']} triggered ({row['triggerRate']}), "
+            f"{row['outcomes']} outcome(s) ({row['outcomeRate']})",
+            markup=False,
+        )
+
+
+@ab_app.command("stop")
+def ab_stop(experiment: Annotated[str, typer.Argument(help="The experiment id.")]) -> None:
+    """Stop an experiment (the live version runs for everyone again; the report stays)."""
+    from reasoning.scenario_ab import Experiments
+
+    with connected() as store:
+        Experiments(store).stop(experiment)
+    console.print(f"stopped {experiment}", markup=False)
 
 
 # ---------------------------------------------------------------------------- consent

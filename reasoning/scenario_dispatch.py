@@ -5,7 +5,9 @@ actions; `reasoning.scenarios.run`): when an experiment runs on it, each subject
 version (`reasoning.scenario_ab.arm`) and its tasks record the experiment and the arm; otherwise
 the version that runs (`reasoning.scenario_versions.find_scenario`: the live version, or the
 shipped file). `on_events(store, events, features, now)` is the event trigger: for the subjects
-who performed events of a scenario's trigger types, it executes that scenario for them only.
+who performed events of a scenario's trigger types, it executes that scenario for them only;
+`on_touched` finds those (event type, performer) pairs among the nodes a write touched, which is
+how `khub worker` runs scenarios as events arrive.
 """
 
 from __future__ import annotations
@@ -52,3 +54,13 @@ def on_events(store: GraphStore, events: Iterable[tuple[str, NodeRef]], features
         if subjects:
             fired[scenario.id] = execute(store, scenario.id, features, now, subjects)
     return fired
+
+
+def on_touched(store: GraphStore, refs: Sequence[NodeRef], features: Mapping[str, FeatureDef], now: datetime) -> dict[str, list[ScenarioHit]]:
+    """The event trigger for the nodes a batch of writes touched: their events' types and performers, through `on_events`."""
+    events = [r for r in refs if r.label == "Event"]
+    if not events:
+        return {}
+    kinds = {ref: str(node.props.get("event_type", "")) for ref, node in store.get_many(events, props=["event_type"]).items()}
+    pairs = [(kinds.get(edge.src, ""), edge.dst) for edge in store.edges_from(events, "PERFORMED_BY")]
+    return on_events(store, [p for p in pairs if p[0]], features, now)

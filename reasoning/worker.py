@@ -5,12 +5,15 @@ new writes touched, and re-scores only the subjects they can change
 (`IntentEngine.refresh_touched`), so the cost follows the size of the change, not of the graph.
 The offset is saved after each batch: a killed worker resumes where it stopped (a batch may be
 re-scored twice, which is harmless: scoring is idempotent and actions have their cooldown).
+With a `scenarios` hook (`reasoning.scenario_dispatch.on_touched`), the same touched nodes also
+trigger the zero-code scenarios listening for their events (a rerun never reopens a done task).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,14 +31,23 @@ class WorkerStats:
     nodes: int = 0
     fired: int = 0
     new: list[str] = field(default_factory=list)
+    scenario_hits: int = 0
     seconds: float = 0.0
 
 
 class IntentWorker:
     """Consumes the outbox and re-scores what changed."""
 
-    def __init__(self, engine: IntentEngine, outbox: Outbox, offset_path: Path, batch_lines: int = 500):
+    def __init__(
+        self,
+        engine: IntentEngine,
+        outbox: Outbox,
+        offset_path: Path,
+        batch_lines: int = 500,
+        scenarios: Callable[[Sequence[NodeRef]], int] | None = None,
+    ):
         self.engine = engine
+        self.scenarios = scenarios
         self.outbox = outbox
         self.offset_path = offset_path
         self.batch_lines = batch_lines
@@ -60,6 +72,8 @@ class IntentWorker:
         started = time.perf_counter()
         touched: list[NodeRef] = list(dict.fromkeys(ref for change in changes for ref in change.refs))
         report = self.engine.refresh_touched(touched)
+        if self.scenarios is not None:
+            self.stats.scenario_hits += self.scenarios(touched)
         self._save(offset)
         self.stats.batches += 1
         self.stats.changes += len(changes)

@@ -80,3 +80,43 @@ def test_scenarios_from_the_command_line(khub_env: Path) -> None:  # noqa: F811
     assert run("scenario", "test", "nope")[0] == 2
     code, out = run("scenario", "run", "refund_warning", "--as-of", "2026-12-01T00:00:00Z")
     assert code == 0 and "1 subject(s) triggered" in out and out.count("[done]") == 3, out
+
+
+def test_scenario_governance_from_the_command_line(khub_env: Path) -> None:  # noqa: F811
+    from reasoning.scenario_versions import shipped_text
+
+    assert run("demo")[0] == 0
+    code, out = run("scenario", "deploy", "refund_warning", "--as", "mei")  # the shipped file becomes version 1, live
+    assert code == 0 and "refund_warning@v1: live (mei: deployed)" in out, out
+    edited = khub_env / "refund_warning.yaml"
+    edited.write_text(shipped_text("refund_warning").replace("refund_share: 0.5}", "refund_share: 0.6}"), encoding="utf-8")
+    code, out = run("scenario", "save", str(edited), "-m", "60% partial refunds", "--as", "mei")
+    assert code == 0 and "refund_warning@v2: draft (mei: 60% partial refunds)" in out, out
+    code, out = run("scenario", "diff", "refund_warning", "1", "2")
+    assert code == 0 and '- - {if: {unconsumed_lessons: ">= 10"}, then: {refund_tier: partial, refund_share: 0.5}}' in out  # whitespace folded
+    code, out = run("scenario", "sandbox", "refund_warning", "--since", "2026-11-01", "--until", "2026-12-01T00:00:00Z", "--compare", "2", "--json")
+    assert code == 0, out
+    assert {r["subject"]: r["verdict"] for r in json.loads(out)["subjects"]}["Contact:student-liu-yang"] == "different"
+    assert run("scenario", "lock", "refund_warning", "decision", "--reason", "finance sets the tiers", "--as", "wu")[0] == 0
+    edited.write_text(shipped_text("refund_warning").replace('">= 20"', '">= 25"'), encoding="utf-8")
+    code, out = run("scenario", "save", str(edited), "-m", "fewer full refunds", "--as", "mei")
+    assert code == 1 and "decision is locked by wu (finance sets the tiers)" in out
+    assert run("scenario", "deploy", "refund_warning", "--version", "2", "--as", "mei")[0] == 0
+    code, out = run("scenario", "rollback", "refund_warning", "1", "--as", "mei")
+    assert code == 1 and "decision is locked by wu" in out  # a rollback is a change like any other
+    assert run("scenario", "unlock", "refund_warning", "decision")[0] == 0
+    code, out = run("scenario", "rollback", "refund_warning", "1", "--as", "mei")
+    assert code == 0 and "refund_warning@v3: live (mei: rollback to v1)" in out
+    code, out = run("scenario", "versions", "refund_warning", "--json")
+    listed = json.loads(out)
+    assert [(v["version"], v["status"]) for v in listed["versions"]] == [(1, "retired"), (2, "retired"), (3, "live")]
+    assert listed["locks"] == []
+    code, out = run("scenario", "ab", "start", "refund_warning", "3", "2", "--as", "wu")
+    assert code == 0 and "started ab-refund_warning-" in out
+    experiment = out.split("started ")[1].split(":")[0]
+    code, out = run("scenario", "run", "refund_warning", "--as-of", "2026-12-01T00:00:00Z")
+    assert code == 0 and "1 subject(s) triggered" in out
+    code, out = run("scenario", "ab", "report", experiment, "--json")
+    assert code == 0 and sum(a["triggered"] for a in json.loads(out)["arms"]) == 1
+    assert run("scenario", "ab", "stop", experiment)[0] == 0
+    assert run("scenario", "approve", "refund_warning", "3", "--as", "mei")[0] == 1  # not pending

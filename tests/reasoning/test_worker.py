@@ -85,3 +85,34 @@ def test_imported_events_reach_the_worker_through_the_outbox(store, tmp_path: Pa
     assert set(change.refs) == {*(NodeRef("Event", f"imp-{i}") for i in range(3)), NodeRef("Event", "imp-t"), YOUNG}
     result = IntentWorker(engine, outbox, tmp_path / "outbox.offset").run_once()
     assert result is not None and result.new == ["intent-replacement_anxiety-dev-us900-0377"]
+
+
+def test_the_worker_runs_the_scenarios_a_new_event_triggers(store, tmp_path: Path):
+    """A bad survey arrives for a student who stopped using the app: the worker runs refund_warning for him, and only him."""
+    from ontology.concepts import default_features
+    from reasoning.demo_world import demo_as_of
+    from reasoning.scenario_dispatch import on_touched
+
+    load_demo_world(store)
+    student = NodeRef("Contact", "student-liu-yang")
+    fired: dict[str, list] = {}
+
+    def scenarios(touched):
+        fired.update(on_touched(store, touched, default_features(), demo_as_of()))
+        return sum(len(h) for h in fired.values())
+
+    outbox = Outbox(tmp_path / "outbox.jsonl")
+    worker = IntentWorker(IntentEngine(store, clock=lambda: NOW), outbox, tmp_path / "outbox.offset", scenarios=scenarios)
+    survey = NodeRecord("Event", "ev-survey-liu-2", {"event_type": "survey", "occurred_at": "2026-11-30T12:00:00Z", "score_value": 1.0})
+    assert not store.upsert([survey], [EdgeRecord("PERFORMED_BY", NodeRef("Event", survey.id), student)]).rejected
+    outbox.append([NodeRef("Event", survey.id), student], "survey-batch")
+    worker.run_once()
+    assert list(fired) == ["refund_warning"] and [h.subject for h in fired["refund_warning"]] == [student]
+    assert worker.stats.scenario_hits == 1 and len(store.find("Task", "scenario_id", "refund_warning", limit=10)) == 3
+    # a web visit triggers no scenario
+    fired.clear()
+    visit = NodeRecord("Event", "ev-web-liu", {"event_type": "web_view", "occurred_at": "2026-11-30T12:00:00Z"})
+    store.upsert([visit], [EdgeRecord("PERFORMED_BY", NodeRef("Event", visit.id), student)])
+    outbox.append([NodeRef("Event", visit.id)], "visit-batch")
+    worker.run_once()
+    assert fired == {} and worker.stats.scenario_hits == 1
