@@ -101,6 +101,10 @@ class Experiments:
         nodes = self.store.find("Experiment", "scenario_id", scenario_id, limit=10_000)
         return sorted((_experiment(n) for n in nodes), key=lambda e: (e.started_at, e.id))
 
+    def all_running(self) -> list[Experiment]:
+        """Every running experiment."""
+        return [_experiment(n) for n in self.store.find("Experiment", "experiment_status", "running", limit=10_000)]
+
     def running(self, scenario_id: str) -> Experiment | None:
         """The scenario's running experiment, if any."""
         return next((e for e in self.of(scenario_id) if e.status == "running"), None)

@@ -17,17 +17,27 @@ from datetime import datetime
 
 from graph.store import GraphStore, NodeRef
 from ontology.concepts import FeatureDef
+from ontology.scenarios import ScenarioDef
 from reasoning.concepts import subject_ids
 from reasoning.scenario_ab import Experiments, arm
-from reasoning.scenario_versions import ScenarioRegistry, active_scenarios, find_scenario
+from reasoning.scenario_index import ScenarioIndex, evaluate_event
+from reasoning.scenario_versions import ScenarioRegistry, find_scenario
 from reasoning.scenarios import ScenarioHit, run
 
 
-def execute(store: GraphStore, scenario_id: str, features: Mapping[str, FeatureDef], now: datetime, subjects: Sequence[str] | None = None) -> list[ScenarioHit]:
-    """Run the scenario now (see the module doc); the hits of every arm, by subject."""
+def execute(
+    store: GraphStore,
+    scenario_id: str,
+    features: Mapping[str, FeatureDef],
+    now: datetime,
+    subjects: Sequence[str] | None = None,
+    scenario: ScenarioDef | None = None,
+) -> list[ScenarioHit]:
+    """Run the scenario now (see the module doc); the hits of every arm, by subject. `scenario`:
+    the version that runs, when the caller already has it."""
     experiment = Experiments(store).running(scenario_id)
     if experiment is None:
-        return run(store, find_scenario(store, scenario_id), features, now, subjects)
+        return run(store, scenario or find_scenario(store, scenario_id), features, now, subjects)
     registry = ScenarioRegistry(store)
     versions = {"A": registry.version(scenario_id, experiment.version_a).scenario(), "B": registry.version(scenario_id, experiment.version_b).scenario()}
     label = versions["A"].subject
@@ -36,24 +46,27 @@ def execute(store: GraphStore, scenario_id: str, features: Mapping[str, FeatureD
     for subject in ids:
         split[arm(experiment.id, NodeRef(label, subject), experiment.share_b)].append(subject)
     hits: list[ScenarioHit] = []
-    for side, scenario in versions.items():
+    for side, version in versions.items():
         if split[side]:
-            hits += run(store, scenario, features, now, split[side], experiment=(experiment.id, side))
+            hits += run(store, version, features, now, split[side], experiment=(experiment.id, side))
     return sorted(hits, key=lambda h: str(h.subject))
 
 
 def on_events(store: GraphStore, events: Iterable[tuple[str, NodeRef]], features: Mapping[str, FeatureDef], now: datetime) -> dict[str, list[ScenarioHit]]:
-    """The event trigger: `events` are (event type, the subject who performed it); each active
-    scenario whose trigger types include one runs for those subjects. Scenario id -> hits."""
-    by_type: dict[str, set[NodeRef]] = {}
-    for event_type, subject in events:
-        by_type.setdefault(event_type, set()).add(subject)
-    fired: dict[str, list[ScenarioHit]] = {}
-    for scenario in active_scenarios(store):
-        subjects = sorted({s.id for t in scenario.trigger_events for s in by_type.get(t, ()) if s.label == scenario.subject})
-        if subjects:
-            fired[scenario.id] = execute(store, scenario.id, features, now, subjects)
-    return fired
+    """The event trigger: `events` are (event type, the subject who performed it). Each subject is
+    evaluated against the scenarios listening for that type (`reasoning.scenario_index`: one read
+    per feature they need, then their conditions and tables); each scenario whose condition holds
+    runs for those subjects (a scenario under an A/B test runs for all of them: its arm may
+    decide otherwise than the live version). Scenario id -> hits."""
+    index = ScenarioIndex.of(store)
+    testing = {e.scenario_id for e in Experiments(store).all_running()}
+    todo: dict[str, tuple[ScenarioDef, set[str]]] = {}
+    for event_type, subject in dict.fromkeys(events):
+        chosen = [t.scenario for t in evaluate_event(store, index, features, event_type, subject, now)]
+        chosen += [c.scenario for c in index.candidates(event_type, subject.label) if c.scenario.id in testing]
+        for scenario in chosen:
+            todo.setdefault(scenario.id, (scenario, set()))[1].add(subject.id)
+    return {sid: execute(store, sid, features, now, sorted(ids), scenario) for sid, (scenario, ids) in sorted(todo.items())}
 
 
 def on_touched(store: GraphStore, refs: Sequence[NodeRef], features: Mapping[str, FeatureDef], now: datetime) -> dict[str, list[ScenarioHit]]:

@@ -34,6 +34,12 @@ from ontology.scenarios import SCENARIO_DIR, ScenarioDef, load_scenarios, parse_
 from ontology.yamlsource import load_yaml_text
 
 MAX_VERSIONS = 100_000
+_generation = [0]
+
+
+def registry_generation() -> int:
+    """A counter every version written in this process moves on (caches of what runs watch it)."""
+    return _generation[0]
 
 
 @dataclass(frozen=True)
@@ -301,6 +307,7 @@ class ScenarioRegistry:
             "review_note": version.review_note,
         }
         written = self.store.upsert([NodeRecord("ScenarioVersion", version.key, {k: v for k, v in props.items() if v is not None})])
+        _generation[0] += 1
         if written.rejected:
             raise BadInput(f"{version.key}: the store refused the version: {written.rejected[0].reason}")
 

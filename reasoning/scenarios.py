@@ -2,7 +2,8 @@
 
 `dry_run(store, scenario, features, now)` reads the scenario's features for its subjects
 (`reasoning.concepts`), keeps those whose condition holds, runs the decision table with GoRules
-ZEN (`ontology.scenarios.decision_model`) and renders each action's title and message with the
+ZEN's unary tests (`reasoning.decision_table`, the same cells as the JDM graph of
+`ontology.scenarios.decision_model`) and renders each action's title and message with the
 outputs, the features and the subject's name. Nothing is written and no action runs: this is
 what `khub scenario test` shows, and what a sandbox compares between versions.
 
@@ -17,7 +18,6 @@ action does not run and says why. Webhook actions of scenarios are not sent yet 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,14 +25,14 @@ from typing import Any
 
 from graph.consent import subject_decisions, withholds
 from graph.store import EdgeRecord, GraphStore, NodeRecord, NodeRef
-from ontology.concepts import ConceptDef, FeatureDef, expression_names, zen_message
-from ontology.errors import BadInput
+from ontology.concepts import ConceptDef, FeatureDef, expression_names
 from ontology.intents import ActionSpec
 from ontology.model import PrivacyCategory
 from ontology.purposes import Purpose, default_purposes
-from ontology.scenarios import ScenarioDef, decision_model
+from ontology.scenarios import ScenarioDef
 from reasoning.actions import render_template
 from reasoning.concepts import feature_values, satisfies, subject_ids
+from reasoning.decision_table import CompiledTable
 
 BEHAVIOURAL = PrivacyCategory.BEHAVIOURAL.value
 NAME_PROPERTIES = ("name", "full_name", "title", "serial")
@@ -53,30 +53,16 @@ class ScenarioHit:
         return {"subject": str(self.subject), "name": self.name, "features": self.features, "outputs": self.outputs, "actions": self.actions}
 
 
-def compile_decision(scenario: ScenarioDef) -> Any:
-    """The scenario's decision table, loaded into GoRules ZEN once (None without a table)."""
-    if scenario.decision is None:
-        return None
-    import zen
-
-    return zen.ZenEngine().create_decision(json.dumps(decision_model(scenario.decision, scenario.id)))
+def compile_decision(scenario: ScenarioDef) -> CompiledTable | None:
+    """The scenario's decision table, compiled once (None without a table; `reasoning.decision_table`)."""
+    return CompiledTable.of(scenario.decision, scenario.id) if scenario.decision is not None else None
 
 
-def decide(scenario: ScenarioDef, values: Mapping[str, float | None], decision: Any = None) -> dict[str, Any]:
+def decide(scenario: ScenarioDef, values: Mapping[str, float | None], decision: CompiledTable | None = None) -> dict[str, Any]:
     """The decision table's outputs for one subject's features (empty without a table; `collect` gives
     `rows`); `decision`: the table from `compile_decision`, when evaluating many subjects."""
-    if scenario.decision is None:
-        return {}
     decision = decision or compile_decision(scenario)
-    try:
-        result = decision.evaluate({name: values.get(name) for name in scenario.decision.inputs})["result"]
-    except Exception as exc:  # a value the table's tests cannot compare
-        raise BadInput(f"scenario {scenario.id}: decision table: {zen_message(exc)}") from None
-    if scenario.decision.hit_policy == "unique":
-        if len(result or []) > 1:
-            raise BadInput(f"scenario {scenario.id}: decision table: {len(result)} rows match under hit policy unique")
-        return dict(result[0]) if result else {}
-    return {"rows": result} if isinstance(result, list) else dict(result or {})
+    return decision.decide(values) if decision is not None else {}
 
 
 def _variables(scenario: ScenarioDef, hit: ScenarioHit, role: str, due_at: str) -> dict[str, Any]:

@@ -235,3 +235,35 @@ def test_decision_tables_with_rows_that_never_fire_or_overlap() -> None:
     disjoint = unique.replace('">= 10"', '"[10..20)"').replace(catch_all, below_ten)
     scenario = parse_scenario_text("disjoint", disjoint)
     assert scenario.decision is not None and scenario.decision.hit_policy == "unique"
+
+
+def test_the_event_index_decides_as_each_scenario_does_on_its_own(store) -> None:
+    """`bench/rules.py`'s fast path (one read per feature, conditions batched per feature set, shared
+    table cells) picks the same scenarios with the same decisions as a dry run of each one."""
+    import random
+
+    from bench.rules import scenario_text
+    from reasoning.scenario_index import ScenarioIndex, evaluate_event
+
+    load_demo_world(store)
+    reg = registry(store)
+    rng = random.Random(11)
+    for i in range(40):
+        saved = reg.save(scenario_text(i, rng), "bench", "generated")
+        reg.deploy(saved.scenario_id, saved.number, "bench")
+    index = ScenarioIndex.of(store)
+    assert index.size == 42 and ScenarioIndex.of(store) is index  # unchanged: not rebuilt
+    features, now = default_features(), demo_as_of()
+    fired = 0
+    for contact in store.scan_nodes("Contact"):
+        subject = NodeRef("Contact", contact.id)
+        fast = {t.scenario.id: t.outputs for t in evaluate_event(store, index, features, "survey", subject, now)}
+        slow = {}
+        for candidate in index.candidates("survey", "Contact"):
+            for hit in dry_run(store, candidate.scenario, features, now, [subject.id]):
+                slow[candidate.scenario.id] = hit.outputs
+        assert fast == slow, subject
+        fired += len(fast)
+    assert fired > 0  # some of them trigger on the demo world
+    reg.save(REFUND, "mei", "registered")  # a change: the next index has it
+    assert ScenarioIndex.of(store) is not index
