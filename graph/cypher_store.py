@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 from graph import cypher
 from graph.batch import PreparedBatch, edge_key, prepare_edges, prepare_nodes
 from graph.dialect import Dialect
-from graph.patterns import compile_pattern, compile_touched, pattern_query_params
+from graph.patterns import compile_pattern, compile_patterns, compile_touched, pattern_query_params
 from graph.store import (
     DeleteResult,
     Edge,
@@ -320,6 +320,18 @@ class CypherGraphStore:
         query, params = compile_pattern(pattern, self.ontology, now, since, subjects is not None)
         rows = self.conn.run_read(query, {**params, **pattern_query_params(subjects)}, DEFAULT_READ_TIMEOUT)
         return [PatternMatch(r["subject"], NodeRef(r["label"], r["evidence"]), r["at"], str(r["caption"]), dict(r["props"] or {})) for r in rows]
+
+    def match_patterns(
+        self, parts: Sequence[tuple[PathPattern, datetime | None]], now: datetime, subjects: Sequence[str] | None = None
+    ) -> list[list[PatternMatch]]:
+        """What each pattern (with its `since`) finds, in one query (`graph.patterns.compile_patterns`)."""
+        out: list[list[PatternMatch]] = [[] for _ in parts]
+        if not parts:
+            return out
+        query, params = compile_patterns(parts, self.ontology, now, subjects is not None)
+        for r in self.conn.run_read(query, {**params, **pattern_query_params(subjects)}, DEFAULT_READ_TIMEOUT):
+            out[int(r["part"])].append(PatternMatch(r["subject"], NodeRef(r["label"], r["evidence"]), r["at"], str(r["caption"]), dict(r["props"] or {})))
+        return out
 
     def subjects_touched(self, pattern: PathPattern, label: str, ids: Sequence[str], positions: Collection[int] | None = None) -> list[str]:
         """Subjects whose pattern goes through the touched nodes (see `graph.patterns.compile_touched`),

@@ -337,6 +337,13 @@ class GraphStore(Protocol):
         label), dated between `since` and `now` when the pattern has a time."""
         ...
 
+    def match_patterns(
+        self, parts: Sequence[tuple[PathPattern, datetime | None]], now: datetime, subjects: Sequence[str] | None = None
+    ) -> list[list[PatternMatch]]:
+        """What each of several patterns (each with its `since`) finds, as `match_pattern` would,
+        in one round trip; one list per pattern, in order."""
+        ...
+
     def subjects_touched(self, pattern: PathPattern, label: str, ids: Sequence[str], positions: Collection[int] | None = None) -> list[str]:
         """The subject ids whose `pattern` passes through a node of `label` with one of `ids`
         (the nodes a write touched), at any position of the path or only at `positions`: the

@@ -277,11 +277,12 @@ def load_scenarios(paths: Iterable[Path] | None = None, ontology: Ontology | Non
     return scenarios
 
 
-def parse_scenario_text(name: str, text: str, ontology: Ontology | None = None) -> ScenarioDef:
+def parse_scenario_text(name: str, text: str, ontology: Ontology | None = None, concepts: Mapping[str, ConceptDef] | None = None) -> ScenarioDef:
     """A scenario from its text (a version a business user saves), checked against the shipped
-    features and concepts as a file is; `SchemaInvalid` names every problem with `name`, line and element."""
+    features and concepts (`concepts`: already loaded, when reading many) as a file is;
+    `SchemaInvalid` names every problem with `name`, line and element."""
     features = default_features()
-    concepts = {c.id: c for c in load_concepts(features=features)}
+    concepts = concepts if concepts is not None else {c.id: c for c in load_concepts(features=features)}
     scenario, issues = parse_scenario(Path(name), features, concepts, ontology, text=text)
     if issues or scenario is None:
         raise SchemaInvalid(issues)

@@ -10,6 +10,10 @@ import yaml
 Lines = dict[tuple[str, ...], int]
 
 
+#: libyaml's parser when PyYAML was built with it (about 10x faster; same nodes and line marks).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_yaml_with_lines(path: Path, text: str | None = None) -> tuple[Any, Lines, list[tuple[tuple[str, ...], int]]]:
     """Parse `path` (or `text`, named `path` in messages); return the data, a map from key path
     (tuple of keys) to 1-based line, and the keys that appear twice in one mapping (path, line of
@@ -18,7 +22,7 @@ def load_yaml_with_lines(path: Path, text: str | None = None) -> tuple[Any, Line
     Raises `yaml.YAMLError` (with its own line and column) when the text is not YAML.
     """
     text = path.read_text(encoding="utf-8") if text is None else text
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    root = yaml.compose(text, Loader=_LOADER)
     lines: Lines = {(): 1}
     duplicates: list[tuple[tuple[str, ...], int]] = []
     if root is None:

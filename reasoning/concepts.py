@@ -1,8 +1,8 @@
 """Business features and concepts evaluated on the graph (definitions: `ontology.concepts`).
 
 `feature_values(store, features, now, subjects)` computes named features for subjects: one
-`GraphStore.match_pattern` per feature (the path compiled to the store's Cypher by
-`graph.patterns`, windowed by time), aggregated here. `members(store, concept, features, now)` is
+`GraphStore.match_patterns` round trip for all of them (a path per feature, compiled to the
+store's Cypher by `graph.patterns`, windowed by time), aggregated here. `members(store, concept, features, now)` is
 the set of subjects whose features satisfy the concept's ZEN expression; a subject missing a
 value the expression needs (none: e.g. no survey yet for `last_survey_score`) is not a member.
 `concept_counts` gives each concept's current member count (`khub concepts list`).
@@ -72,10 +72,11 @@ def feature_values(
 ) -> dict[str, dict[str, float | None]]:
     """Subject id -> feature name -> value, for the subjects given (None: every subject some path reaches)."""
     out: dict[str, dict[str, float | None]] = {s: {} for s in subjects or ()}
-    for feature in features:
-        since = now - timedelta(days=feature.window_days) if feature.window_days else None
+    features = list(features)
+    parts = [(f.pattern, now - timedelta(days=f.window_days) if f.window_days else None) for f in features]
+    for feature, matches in zip(features, store.match_patterns(parts, now, subjects), strict=True):
         found: dict[str, list[PatternMatch]] = {}
-        for match in store.match_pattern(feature.pattern, now, since, subjects):
+        for match in matches:
             found.setdefault(match.subject, []).append(match)
         for subject in set(found) | set(out):
             out.setdefault(subject, {})[feature.name] = aggregate(feature, found.get(subject, []), now)

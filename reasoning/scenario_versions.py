@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from graph.store import GraphStore, Node, NodeRecord, NodeRef
+from ontology.concepts import ConceptDef, default_features, load_concepts
 from ontology.errors import BadInput, Conflict, Locked, NotFound, NotPermitted
 from ontology.scenarios import SCENARIO_DIR, ScenarioDef, load_scenarios, parse_scenario_text
 from ontology.yamlsource import load_yaml_text
@@ -63,9 +64,10 @@ class ScenarioVersion:
         """The node id: `scenario@vN`."""
         return version_key(self.scenario_id, self.number)
 
-    def scenario(self) -> ScenarioDef:
-        """The scenario this version defines (its `version` is this version's number)."""
-        parsed = parse_scenario_text(self.key, self.definition)
+    def scenario(self, concepts: Mapping[str, ConceptDef] | None = None) -> ScenarioDef:
+        """The scenario this version defines (its `version` is this version's number); `concepts`:
+        the concept catalogue, when reading many versions."""
+        parsed = parse_scenario_text(self.key, self.definition, concepts=concepts)
         return ScenarioDef(**{**parsed.__dict__, "version": self.number, "source": f"scenario version {self.key}"})
 
     def summary(self) -> dict[str, Any]:
@@ -344,7 +346,8 @@ def active_scenarios(store: GraphStore) -> list[ScenarioDef]:
     """What runs: each registered scenario's live version, and the shipped files never registered."""
     registry = ScenarioRegistry(store)
     registered = set(registry.registered())
-    active = [live.scenario() for sid in sorted(registered) if (live := registry.live(sid)) is not None]
+    concepts = {c.id: c for c in load_concepts(features=default_features())}
+    active = [live.scenario(concepts) for sid in sorted(registered) if (live := registry.live(sid)) is not None]
     shipped = load_scenarios(sorted(SCENARIO_DIR.glob("*.yaml")))
     return sorted(active + [s for s in shipped if s.id not in registered], key=lambda s: s.id)
 

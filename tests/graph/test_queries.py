@@ -209,3 +209,27 @@ def test_stats_count_per_type_and_ontology_version(store):
     store.record_ontology_version("1.0.0", "test")
     assert store.stats().ontology_version == "1.0.0"
     assert "KhubMeta" not in store.stats().nodes
+
+
+def test_several_patterns_in_one_round_trip_find_what_each_finds_alone(store) -> None:
+    """`match_patterns` (UNION ALL of the compiled patterns, parameters named apart) equals one
+    `match_pattern` per pattern: every shipped feature of the demo world, windowed or not, for given
+    subjects and for all of them."""
+    from datetime import timedelta
+
+    from ontology.concepts import default_features
+    from reasoning.demo_world import demo_as_of, load_demo_world
+
+    load_demo_world(store)
+    now = demo_as_of()
+    features = [f for f in default_features().values() if f.subject == "Contact"]
+    parts = [(f.pattern, now - timedelta(days=f.window_days) if f.window_days else None) for f in features]
+
+    def key(matches):
+        return sorted((m.subject, str(m.evidence), m.at, m.caption, sorted(m.props.items())) for m in matches)
+
+    for subjects in (["student-liu-yang", "visitor-emma-lind", "nobody"], None):
+        together = store.match_patterns(parts, now, subjects)
+        alone = [store.match_pattern(pattern, now, since, subjects) for pattern, since in parts]
+        assert [key(t) for t in together] == [key(a) for a in alone]
+    assert sum(len(t) for t in together) > 5 and store.match_patterns([], now, None) == []

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from ontology.scenarios import DecisionTable, decision_model, load_scenarios
 from reasoning.decision_table import CompiledTable
 
-TESTS = st.sampled_from(["", ">= 20", "> 5", "< 10", "<= 3", "== 7", "7", "[1..5]", "(10..20]", "[0..30)", '"AE"', '"AE", "CN"'])
+TESTS = st.sampled_from(["", "null", ">= 20", "> 5", "< 10", "<= 3", "== 7", "7", "[1..5]", "(10..20]", "[0..30)", '"AE"', '"AE", "CN"'])
 VALUES = st.one_of(st.none(), st.integers(-5, 40).map(float), st.sampled_from(["AE", "CN", "US"]))
 
 
