@@ -731,7 +731,7 @@ def worker(
     from ingest.embed import load_embedder
     from ingest.outbox import Outbox
     from ontology.concepts import default_features
-    from reasoning.runtime import ActionLog, build_engine
+    from reasoning.runtime import ActionLog, build_action_runner, build_engine
     from reasoning.scenario_dispatch import on_touched
     from reasoning.worker import IntentWorker
 
@@ -740,9 +740,10 @@ def worker(
     with connected(settings) as store:
         log = ActionLog()
         features = default_features()
+        actions = build_action_runner(store, settings)
 
         def scenarios(touched: Sequence[NodeRef]) -> int:
-            fired = on_touched(store, touched, features, datetime.now(UTC))
+            fired = on_touched(store, touched, features, datetime.now(UTC), actions)
             for scenario_id, hits in fired.items():
                 err.print(f"scenario {scenario_id}: {len(hits)} subject(s) triggered", markup=False)
             return sum(len(h) for h in fired.values())
@@ -1105,7 +1106,7 @@ def _print_hits(scenario_id: str, hits: list[Any], verdict: str) -> None:
         console.print(f"  {hit.subject} {hit.name}: {hit.outputs}")
         for action in hit.actions:
             status = f" [{action['status']}]" if action.get("status") else ""
-            console.print(f"    → {action['kind']}({action['role']}): {action['title']}{status}", markup=False)
+            console.print(f"    → {action['kind']}({action['role'] or 'webhook'}): {action['title']}{status}", markup=False)
 
 
 @scenario_app.command("run")
@@ -1114,12 +1115,15 @@ def scenario_run(
     as_of: Annotated[str | None, typer.Option("--as-of", help="Evaluate at this ISO time (default: now).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Run a scenario now: who triggers, the decision, and its task actions created (idempotent: a rerun never reopens a done task)."""
+    """Run a scenario now: who triggers, the decision, and its actions: tasks created (a rerun never
+    reopens a done task), webhooks sent (once per subject within the scenario's cooldown)."""
     from ontology.concepts import default_features
+    from reasoning.runtime import build_action_runner
     from reasoning.scenario_dispatch import execute
 
-    with connected() as store:
-        hits = execute(store, scenario, default_features(), _as_of_clock(as_of)())
+    settings = Settings()
+    with connected(settings) as store:
+        hits = execute(store, scenario, default_features(), _as_of_clock(as_of)(), runner=build_action_runner(store, settings))
     if as_json:
         _print_json([h.summary() for h in hits])
         return

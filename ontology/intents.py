@@ -23,6 +23,7 @@ element, like `khub ontology validate`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -346,6 +347,8 @@ class DefinitionChecker:
             self.add((*where, "role"), f"a task goes to one of {', '.join(TASK_ROLES)}, got {raw.get('role')!r}")
         if raw["kind"] == "webhook" and not str(raw.get("url", "")).startswith(("http://", "https://")):
             self.add((*where, "url"), f"a webhook needs an http(s) url, got {raw.get('url')!r}")
+        if raw["kind"] == "webhook" and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(raw.get("secret_env") or "")):
+            self.add((*where, "secret_env"), f"a webhook names the setting that holds its secret (letters, digits, _), got {raw.get('secret_env')!r}")
         return ActionSpec(
             kind=str(raw["kind"]),
             role=raw.get("role"),

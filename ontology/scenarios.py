@@ -17,6 +17,7 @@ One file per scenario in `ontology/scenarios/`:
     actions:                                                # as intent actions; ${...} also sees the outputs
       - {kind: task, role: finance, title: "Refund offer (${refund_tier}) for ${subject_name}"}
     approval: required                                      # optional: a new version goes live only once approved
+    cooldown_hours: 24                                      # optional: a webhook fires once per subject in this time
     purpose: service                                        # what its actions serve (default service); an action may say its own
 
 Row conditions are ZEN unary tests on the input (`">= 20"`, `"< 3"`, `"[1..5]"`, `'"AE"'`); an empty
@@ -86,6 +87,8 @@ class ScenarioDef:
     requires_approval: bool = False
     #: The purpose its actions serve unless one says otherwise (ontology/purposes.yaml).
     purpose: str = "service"
+    #: A webhook action fires at most once per subject within this many hours (tasks are updated in place).
+    cooldown_hours: float = 24.0
 
 
 def _zen_literal(value: Any) -> str:
@@ -186,6 +189,7 @@ def parse_scenario(
     approval = data.get("approval", "none")
     if approval not in ("required", "none"):
         check.add(("approval",), f"approval is required or none, got {approval!r}")
+    cooldown = check.number(data, "cooldown_hours", (), 0, 8760, 24)
     description = data.get("description") or {}
     scenario = ScenarioDef(
         id=scenario_id,
@@ -200,6 +204,7 @@ def parse_scenario(
         source=str(path),
         requires_approval=approval == "required",
         purpose=purpose,
+        cooldown_hours=cooldown,
     )
     return (scenario if not check.issues else None), check.issues
 

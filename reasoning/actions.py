@@ -902,7 +902,15 @@ class ActionRunner:
     def _run_one(
         self, fired: IntentFired, spec: ActionSpec, where: str, now: datetime, cooldown_seconds: float, previous: datetime | None, purpose: str | None = None
     ) -> ActionResult:
-        ledger_key = f"{fired.intent_id}\x1f{spec.key}"
+        def act() -> ActionResult:
+            return self._webhook(fired, spec, now, purpose) if spec.kind == "webhook" else self._task(fired, spec, where, now)
+
+        return self._once(f"{fired.intent_id}\x1f{spec.key}", spec, where, now, cooldown_seconds, previous, act)
+
+    def _once(
+        self, ledger_key: str, spec: ActionSpec, where: str, now: datetime, cooldown_seconds: float, previous: datetime | None, act: Callable[[], ActionResult]
+    ) -> ActionResult:
+        """`act()` unless `ledger_key` fired within the cooldown; a failure not dead-lettered releases the claim."""
         try:
             blocked = self.ledger.claim(ledger_key, now, cooldown_seconds, previous)
         except Exception as exc:
@@ -911,7 +919,7 @@ class ActionRunner:
             until = blocked + timedelta(seconds=cooldown_seconds)
             return ActionResult(spec.key, spec.kind, "skipped", f"cooldown: fired at {normalise_datetime(blocked)}, next after {normalise_datetime(until)}")
         try:
-            result = self._webhook(fired, spec, now, purpose) if spec.kind == "webhook" else self._task(fired, spec, where, now)
+            result = act()
         except Exception as exc:  # the engine must go on with its other intents
             result = ActionResult(spec.key, spec.kind, "failed", f"{where}: {_describe(exc)}")
         if result.status == "failed" and not result.dead_lettered:
@@ -922,14 +930,48 @@ class ActionRunner:
         return result
 
     def _webhook(self, fired: IntentFired, spec: ActionSpec, now: datetime, purpose: str | None = None) -> ActionResult:
+        used_for = purpose or (fired.purposes[0] if fired.purposes else "unspecified")
+        return self._send(
+            spec,
+            lambda delivery_id: webhook_payload(fired, spec.key, delivery_id, normalise_datetime(now)),
+            fired.subject.ref,
+            used_for,
+            {"intent": fired.intent_id},
+            f"intent {fired.intent_id}",
+        )
+
+    def send_webhook(
+        self,
+        raw_spec: Any,
+        payload: Callable[[str], Mapping[str, Any]],
+        subject: NodeRef,
+        purpose: str,
+        about: Mapping[str, str],
+        ledger_key: str,
+        cooldown_seconds: float,
+        where: str,
+    ) -> ActionResult:
+        """Send one webhook that is not an intent's (a scenario's, `reasoning.scenarios`): `payload(delivery_id)`
+        is the JSON object to sign and send; once per `ledger_key` and cooldown; signed, retried,
+        dead-lettered and audited as a sharing of `subject`'s data for `purpose` like an intent's.
+        `about` names what sent it (kept with the dead-lettered body and in the audit record)."""
+        try:
+            spec = ActionSpec.coerce(raw_spec, where)
+        except BadInput as exc:
+            return ActionResult(where, "webhook", "failed", str(exc))
+        now = _aware(self.clock())
+        return self._once(ledger_key, spec, where, now, cooldown_seconds, None, lambda: self._send(spec, payload, subject, purpose, about, where))
+
+    def _send(
+        self, spec: ActionSpec, payload: Callable[[str], Mapping[str, Any]], subject: NodeRef, purpose: str, about: Mapping[str, str], what: str
+    ) -> ActionResult:
         delivery_id = str(uuid.uuid4())
-        body = encode_payload(webhook_payload(fired, spec.key, delivery_id, normalise_datetime(now)))
+        body = encode_payload(payload(delivery_id))
         outcome = self._sender.deliver(spec.url or "", body, delivery_id, spec.secret_env or "", spec.max_attempts, spec.backoff_seconds, spec.timeout_seconds)
         if outcome.ok:
             if self.audit is not None:  # the subject's data left khub: a sharing, on the record
-                used_for = purpose or (fired.purposes[0] if fired.purposes else "unspecified")
-                details = {"recipient": _redact(spec.url or ""), "delivery_id": delivery_id, "intent": fired.intent_id, "action": spec.key}
-                self.audit.record("engine", used_for, "share", [str(fired.subject.ref)], details)
+                details = {"recipient": _redact(spec.url or ""), "delivery_id": delivery_id, **about, "action": spec.key}
+                self.audit.record("engine", purpose, "share", [str(subject)], details)
             return ActionResult(spec.key, "webhook", "done", f"delivered to {_redact(spec.url or '')}", outcome.attempts, outcome.status, delivery_id)
         item = deadletter_item(delivery_id)
         self._bodies.save(
@@ -937,7 +979,7 @@ class ActionRunner:
                 "item": item,
                 "delivery_id": delivery_id,
                 "action": spec.key,
-                "intent_id": fired.intent_id,
+                **({"intent_id": about["intent"]} if "intent" in about else dict(about)),
                 "url": spec.url,
                 "secret_env": spec.secret_env,
                 "max_attempts": spec.max_attempts,
@@ -946,7 +988,7 @@ class ActionRunner:
                 "body": body.decode("utf-8"),
             }
         )
-        error = f"{spec.label} for intent {fired.intent_id}: {outcome.error}"
+        error = f"{spec.label} for {what}: {outcome.error}"
         self.deadletter.record_failure(item, DEADLETTER_KIND, error)
         return ActionResult(spec.key, "webhook", "failed", error, outcome.attempts, outcome.status, delivery_id, dead_lettered=True)
 

@@ -61,6 +61,20 @@ class ActionLog:
     results: dict[str, list[ActionResult]] = field(default_factory=dict)
 
 
+def build_action_runner(store: GraphStore, settings: Settings | None = None, clock: Callable[[], datetime] | None = None) -> ActionRunner:
+    """The runner of actions (tasks, signed webhooks) as configured: the dead-letter record, the
+    cooldown ledger in the data directory, the webhook secrets, the audit log."""
+    settings = settings or Settings()
+    return ActionRunner(
+        store,
+        ActionConfig.from_settings(settings),
+        DeadLetter(settings.deadletter_path),
+        clock=clock or (lambda: datetime.now(UTC)),
+        secrets=settings.webhook_secrets,
+        audit=AuditLog.for_data_dir(settings.data_dir),
+    )
+
+
 def build_engine(
     store: GraphStore,
     settings: Settings | None = None,
@@ -75,14 +89,7 @@ def build_engine(
     clock = clock or (lambda: datetime.now(UTC))
     on_fired = None
     if with_actions:
-        runner = ActionRunner(
-            store,
-            ActionConfig.from_settings(settings),
-            DeadLetter(settings.deadletter_path),
-            clock=clock,
-            secrets=settings.webhook_secrets,
-            audit=AuditLog.for_data_dir(settings.data_dir),
-        )
+        runner = build_action_runner(store, settings, clock)
 
         def on_fired(result: IntentScore, status: str) -> None:
             if status in ("dismissed", "acted"):

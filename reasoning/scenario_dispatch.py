@@ -18,6 +18,7 @@ from datetime import datetime
 from graph.store import GraphStore, NodeRef
 from ontology.concepts import FeatureDef
 from ontology.scenarios import ScenarioDef
+from reasoning.actions import ActionRunner
 from reasoning.concepts import subject_ids
 from reasoning.scenario_ab import Experiments, arm
 from reasoning.scenario_index import ScenarioIndex, evaluate_event
@@ -32,12 +33,13 @@ def execute(
     now: datetime,
     subjects: Sequence[str] | None = None,
     scenario: ScenarioDef | None = None,
+    runner: ActionRunner | None = None,
 ) -> list[ScenarioHit]:
     """Run the scenario now (see the module doc); the hits of every arm, by subject. `scenario`:
-    the version that runs, when the caller already has it."""
+    the version that runs, when the caller already has it; `runner` sends its webhooks."""
     experiment = Experiments(store).running(scenario_id)
     if experiment is None:
-        return run(store, scenario or find_scenario(store, scenario_id), features, now, subjects)
+        return run(store, scenario or find_scenario(store, scenario_id), features, now, subjects, runner=runner)
     registry = ScenarioRegistry(store)
     versions = {"A": registry.version(scenario_id, experiment.version_a).scenario(), "B": registry.version(scenario_id, experiment.version_b).scenario()}
     label = versions["A"].subject
@@ -48,11 +50,13 @@ def execute(
     hits: list[ScenarioHit] = []
     for side, version in versions.items():
         if split[side]:
-            hits += run(store, version, features, now, split[side], experiment=(experiment.id, side))
+            hits += run(store, version, features, now, split[side], experiment=(experiment.id, side), runner=runner)
     return sorted(hits, key=lambda h: str(h.subject))
 
 
-def on_events(store: GraphStore, events: Iterable[tuple[str, NodeRef]], features: Mapping[str, FeatureDef], now: datetime) -> dict[str, list[ScenarioHit]]:
+def on_events(
+    store: GraphStore, events: Iterable[tuple[str, NodeRef]], features: Mapping[str, FeatureDef], now: datetime, runner: ActionRunner | None = None
+) -> dict[str, list[ScenarioHit]]:
     """The event trigger: `events` are (event type, the subject who performed it). Each subject is
     evaluated against the scenarios listening for that type (`reasoning.scenario_index`: one read
     per feature they need, then their conditions and tables); each scenario whose condition holds
@@ -66,14 +70,16 @@ def on_events(store: GraphStore, events: Iterable[tuple[str, NodeRef]], features
         chosen += [c.scenario for c in index.candidates(event_type, subject.label) if c.scenario.id in testing]
         for scenario in chosen:
             todo.setdefault(scenario.id, (scenario, set()))[1].add(subject.id)
-    return {sid: execute(store, sid, features, now, sorted(ids), scenario) for sid, (scenario, ids) in sorted(todo.items())}
+    return {sid: execute(store, sid, features, now, sorted(ids), scenario, runner) for sid, (scenario, ids) in sorted(todo.items())}
 
 
-def on_touched(store: GraphStore, refs: Sequence[NodeRef], features: Mapping[str, FeatureDef], now: datetime) -> dict[str, list[ScenarioHit]]:
+def on_touched(
+    store: GraphStore, refs: Sequence[NodeRef], features: Mapping[str, FeatureDef], now: datetime, runner: ActionRunner | None = None
+) -> dict[str, list[ScenarioHit]]:
     """The event trigger for the nodes a batch of writes touched: their events' types and performers, through `on_events`."""
     events = [r for r in refs if r.label == "Event"]
     if not events:
         return {}
     kinds = {ref: str(node.props.get("event_type", "")) for ref, node in store.get_many(events, props=["event_type"]).items()}
     pairs = [(kinds.get(edge.src, ""), edge.dst) for edge in store.edges_from(events, "PERFORMED_BY")]
-    return on_events(store, [p for p in pairs if p[0]], features, now)
+    return on_events(store, [p for p in pairs if p[0]], features, now, runner)

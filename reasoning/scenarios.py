@@ -12,7 +12,10 @@ node per subject and action (`TASK_FOR` the subject, open, due in the action's d
 deterministic id, so running again updates the task's text but never reopens a done one nor moves
 its due date. Each action serves a purpose (its own, else the scenario's, by default
 service): for a subject whose behavioural data that purpose may not use (`graph.consent`), the
-action does not run and says why. Webhook actions of scenarios are not sent yet (listed as skipped).
+action does not run and says why. Webhook actions go through the `ActionRunner` given to `run`
+(signed, retried, dead-lettered and audited like an intent's; payload event `scenario.fired`,
+docs/actions.md), at most once per subject within the scenario's `cooldown_hours`; without a
+runner (a library caller) they are listed as skipped.
 """
 
 from __future__ import annotations
@@ -30,11 +33,13 @@ from ontology.intents import ActionSpec
 from ontology.model import PrivacyCategory
 from ontology.purposes import Purpose, default_purposes
 from ontology.scenarios import ScenarioDef
-from reasoning.actions import render_template
+from reasoning.actions import PAYLOAD_VERSION, ActionRunner, render_template
 from reasoning.concepts import feature_values, satisfies, subject_ids
 from reasoning.decision_table import CompiledTable
 
 BEHAVIOURAL = PrivacyCategory.BEHAVIOURAL.value
+#: The `event` field of a scenario webhook's body.
+SCENARIO_PAYLOAD_EVENT = "scenario.fired"
 NAME_PROPERTIES = ("name", "full_name", "title", "serial")
 
 
@@ -142,6 +147,58 @@ def scenario_task_id(scenario: ScenarioDef, subject: NodeRef, index: int) -> str
     return "task-" + hashlib.sha256(f"scenario:{scenario.id}\x1f{subject}\x1f{index}".encode()).hexdigest()[:24]
 
 
+def scenario_webhook_payload(
+    scenario: ScenarioDef, hit: ScenarioHit, action: Mapping[str, Any], key: str, delivery_id: str, created_at: str, experiment: tuple[str, str] | None
+) -> dict[str, Any]:
+    """The JSON object a scenario's webhook receives (docs/actions.md): which scenario version
+    fired, for whom, with the decision's outputs, the features it read and the rendered texts."""
+    return {
+        "event": SCENARIO_PAYLOAD_EVENT,
+        "version": PAYLOAD_VERSION,
+        "delivery_id": delivery_id,
+        "created_at": created_at,
+        "action": key,
+        "scenario": {
+            "id": scenario.id,
+            "version": scenario.version,
+            "purpose": action["purpose"],
+            "experiment": {"id": experiment[0], "arm": experiment[1]} if experiment else None,
+        },
+        "subject": {"label": hit.subject.label, "id": hit.subject.id, "name": hit.name},
+        "outputs": {k: v for k, v in hit.outputs.items()},
+        "features": dict(hit.features),
+        "title": action["title"],
+        "message": action["message"],
+    }
+
+
+def _send_webhook(
+    runner: ActionRunner,
+    scenario: ScenarioDef,
+    hit: ScenarioHit,
+    spec: ActionSpec,
+    index: int,
+    action: dict[str, Any],
+    now: datetime,
+    experiment: tuple[str, str] | None,
+) -> None:
+    where = f"scenario {scenario.id} actions[{index}]"
+    key = f"webhook:{index}"
+    result = runner.send_webhook(
+        spec,
+        lambda delivery_id: scenario_webhook_payload(scenario, hit, action, key, delivery_id, now.isoformat(timespec="seconds"), experiment),
+        hit.subject,
+        action["purpose"],
+        {"scenario": scenario.id, "scenario_version": str(scenario.version)},
+        f"scenario:{scenario.id}\x1f{hit.subject}\x1f{key}",
+        scenario.cooldown_hours * 3600,
+        where,
+    )
+    action["status"] = result.status if result.ok else f"{result.status}: {result.detail}"
+    if result.delivery_id:
+        action["delivery_id"] = result.delivery_id
+
+
 def run(
     store: GraphStore,
     scenario: ScenarioDef,
@@ -149,10 +206,12 @@ def run(
     now: datetime,
     subjects: Sequence[str] | None = None,
     experiment: tuple[str, str] | None = None,
+    runner: ActionRunner | None = None,
 ) -> list[ScenarioHit]:
-    """`dry_run`, then carry out the task actions (see the module doc); each action of a hit gets
-    `status` and `task`. A task records the scenario version that created it and, under an A/B
-    `experiment` (id, arm), the experiment and arm (set when the task is created, never moved)."""
+    """`dry_run`, then carry out the actions (see the module doc); each action of a hit gets
+    `status` (and `task` or `delivery_id`). A task records the scenario version that created it and, under an A/B
+    `experiment` (id, arm), the experiment and arm (set when the task is created, never moved).
+    `runner` sends the webhook actions (`reasoning.runtime.build_action_runner`)."""
     hits = dry_run(store, scenario, features, now, subjects)
     created = {"task_status": "open", "created_at": now.isoformat(timespec="seconds"), "scenario_version": scenario.version}
     if experiment is not None:
@@ -166,8 +225,11 @@ def run(
             if (why := withheld.get((purpose, hit.subject))) is not None:
                 action["status"] = f"withheld: the purpose {purpose} may not use this subject's behavioural data ({why})"
                 continue
-            if spec.kind != "task":
-                action["status"] = "skipped: scenario webhooks are not sent yet"
+            if spec.kind == "webhook":
+                if runner is None:
+                    action["status"] = "skipped: no action runner given (khub's CLI, worker and API send webhooks)"
+                else:
+                    _send_webhook(runner, scenario, hit, spec, index, action, now, experiment)
                 continue
             task = NodeRef("Task", scenario_task_id(scenario, hit.subject, index))
             due_at = (now + timedelta(days=spec.due_in_days)).isoformat(timespec="seconds")

@@ -239,10 +239,12 @@ class ScenarioGovernanceMutations:
     )
     async def run_scenario(self, info: strawberry.Info, id: str, as_of: str | None = None) -> JSON:
         from ontology.concepts import default_features
+        from reasoning.runtime import build_action_runner
         from reasoning.scenario_dispatch import execute
 
         ctx = context_of(info)
         at: datetime = _moment(as_of)
-        hits = await ctx.run(execute, ctx.rc.store, id, default_features(), at)
+        runner = build_action_runner(ctx.rc.store, ctx.rc.settings)
+        hits = await ctx.run(execute, ctx.rc.store, id, default_features(), at, runner=runner)
         shown = await _shown(info, [str(h.subject) for h in hits])
         return {"scenario": id, "hits": [h.summary() for h in hits if str(h.subject) in shown], "withheld": sum(1 for h in hits if str(h.subject) not in shown)}

@@ -89,3 +89,63 @@ def test_the_shipped_scenarios_run_and_their_actions_fire(store) -> None:
     store.upsert([NodeRecord("Task", hit.actions[0]["task"], {"task_status": "done"})])
     run(store, refund, default_features(), demo_as_of())
     assert len(store.scan_nodes("Task")) == 4 and store.get(NodeRef("Task", hit.actions[0]["task"])).props["task_status"] == "done"
+
+
+def test_a_scenario_webhook_is_signed_sent_once_per_cooldown_and_dead_lettered(store, receiver, tmp_path: Path) -> None:
+    """Webhook actions of scenarios go through the intents' runner: signed, once per subject within
+    the cooldown, audited as a sharing, dead-lettered when the receiver fails."""
+    import json
+    from datetime import UTC, datetime
+
+    from graph.audit import AuditLog
+    from ingest.deadletter import DeadLetter
+    from ontology.scenarios import SCENARIO_DIR, parse_scenario_text
+    from reasoning.actions import ActionConfig, ActionRunner, verify_signature
+    from reasoning.scenarios import run
+
+    load_demo_world(store)
+    text = (SCENARIO_DIR / "refund_warning.yaml").read_text(encoding="utf-8")
+    hook = f"{{kind: webhook, url: '{receiver.url}', secret_env: KHUB_TEST_HOOK, max_attempts: 2, title: 'Refund risk: ${{subject_name}}'}}"
+    text += f"  - {hook}\ncooldown_hours: 12\n"
+    scenario = parse_scenario_text("refund_warning.yaml", text)
+    now = {"t": datetime(2026, 3, 2, 9, 30, tzinfo=UTC)}
+    audit = AuditLog.for_data_dir(tmp_path)
+    runner = ActionRunner(
+        store,
+        ActionConfig(timeout_seconds=2.0, jitter=0.0, ledger_path=tmp_path / "ledger.jsonl"),
+        DeadLetter(tmp_path / "deadletter.jsonl"),
+        clock=lambda: now["t"],
+        sleep=lambda _s: None,
+        secrets={"KHUB_TEST_HOOK": "hook-secret"},
+        audit=audit,
+    )
+    (hit,) = run(store, scenario, default_features(), demo_as_of(), runner=runner)
+    assert hit.actions[3]["kind"] == "webhook" and hit.actions[3]["status"] == "done", hit.actions[3]
+    (request,) = receiver.requests
+    assert verify_signature("hook-secret", request.body, request.headers["X-Khub-Signature"])
+    body = json.loads(request.body)
+    assert body["event"] == "scenario.fired" and body["scenario"]["id"] == "refund_warning" and body["scenario"]["purpose"] == "service"
+    assert body["subject"] == {"label": "Contact", "id": "student-liu-yang", "name": "刘洋"} and body["outputs"]["refund_tier"] == "partial"
+    assert body["title"] == "Refund risk: 刘洋" and body["delivery_id"] == request.headers["X-Khub-Delivery"]
+    shared = [e for e in audit.entries() if e.get("action") == "share"]
+    assert len(shared) == 1 and shared[0]["purpose"] == "service"
+    # again within 12 hours: not sent again; after them: sent again
+    (again,) = run(store, scenario, default_features(), demo_as_of(), runner=runner)
+    assert again.actions[3]["status"].startswith("skipped: cooldown") and len(receiver.requests) == 1
+    now["t"] += timedelta(hours=13)
+    receiver.plan = ["500", "500"]
+    (failed,) = run(store, scenario, default_features(), demo_as_of(), runner=runner)
+    assert failed.actions[3]["status"].startswith("failed: webhook(") and "gave up after 2" in failed.actions[3]["status"]
+    assert list(DeadLetter(tmp_path / "deadletter.jsonl").pending()) == [f"webhook:{failed.actions[3]['delivery_id']}"]
+    # without a runner (a library caller), nothing is sent and it says so; the tasks still land
+    (quiet,) = run(store, scenario, default_features(), demo_as_of())
+    assert quiet.actions[3]["status"].startswith("skipped: no action runner") and quiet.actions[2]["status"] == "done"
+    assert len(receiver.requests) == 3
+
+
+def test_a_webhook_without_its_secret_setting_is_refused_on_save() -> None:
+    from ontology.scenarios import SCENARIO_DIR, parse_scenario_text
+
+    text = (SCENARIO_DIR / "refund_warning.yaml").read_text(encoding="utf-8") + "  - {kind: webhook, url: 'https://hooks.example.com/x'}\n"
+    with pytest.raises(SchemaInvalid, match=r"actions\.3\.secret_env: a webhook names the setting"):
+        parse_scenario_text("refund_warning.yaml", text)
