@@ -5,7 +5,7 @@ One file per scenario in `ontology/scenarios/`:
     id: refund_warning
     version: 1
     subject: Contact
-    trigger: {events: [survey, app_usage, erp_signal]}      # what makes khub look again
+    trigger: {events: [survey, app_usage, erp_signal]}      # what makes khub look again (and/or intents: [refund_risk])
     when: refund_risk_student                               # a concept id, or an expression over features
     decision:                                               # a decision table (GoRules ZEN), optional
       hit_policy: first                                     # first: the first matching row; unique: rows may not overlap; collect: every one
@@ -89,6 +89,18 @@ class ScenarioDef:
     purpose: str = "service"
     #: A webhook action fires at most once per subject within this many hours (tasks are updated in place).
     cooldown_hours: float = 24.0
+    #: Intent types whose firing for a subject makes khub evaluate the scenario for it.
+    trigger_intents: tuple[str, ...] = ()
+
+    @property
+    def trigger_keys(self) -> tuple[str, ...]:
+        """What the scenario listens for: its event types, and `intent:<type>` for its intent triggers."""
+        return self.trigger_events + tuple(intent_trigger(i) for i in self.trigger_intents)
+
+
+def intent_trigger(intent_type: str) -> str:
+    """The trigger key of an intent type firing (beside event types in the scenario index)."""
+    return f"intent:{intent_type}"
 
 
 def _zen_literal(value: Any) -> str:
@@ -159,6 +171,10 @@ def parse_scenario(
     for i, event in enumerate(events):
         if known_events and event not in known_events:
             check.add(("trigger", "events", str(i)), f"unknown event type {event!r}")
+    intents = tuple(str(e) for e in (trigger.get("intents") or [])) if isinstance(trigger, Mapping) else ()
+    if isinstance(trigger, Mapping) and set(trigger) - {"events", "intents"}:
+        check.add(("trigger",), f"a trigger lists events and/or intents, not {', '.join(sorted(set(trigger) - {'events', 'intents'}))}")
+    _check_intents(check, intents, subject, ontology)
     # the condition: a concept id, or an expression over features
     concept = concepts.get(when)
     if concept is not None:
@@ -205,8 +221,24 @@ def parse_scenario(
         requires_approval=approval == "required",
         purpose=purpose,
         cooldown_hours=cooldown,
+        trigger_intents=intents,
     )
     return (scenario if not check.issues else None), check.issues
+
+
+def _check_intents(check: DefinitionChecker, intents: tuple[str, ...], subject: str, ontology: Ontology) -> None:
+    """Each intent trigger names an intent definition in force about the scenario's subject type."""
+    if not intents:
+        return
+    from ontology.settings import Settings
+    from ontology.workspace import configured_intents
+
+    about = {d.id: d.subject for d in configured_intents(Settings(), ontology)}
+    for i, intent in enumerate(intents):
+        if intent not in about:
+            check.add(("trigger", "intents", str(i)), f"unknown intent type {intent!r} (known: {', '.join(sorted(about))})")
+        elif about[intent] != subject:
+            check.add(("trigger", "intents", str(i)), f"intent {intent!r} is about a {about[intent]}, this scenario about a {subject}")
 
 
 def _decision(check: DefinitionChecker, raw: Any, subject: str, features: Mapping[str, FeatureDef]) -> DecisionTable | None:

@@ -39,6 +39,11 @@ BACKGROUND_NEIGHBOURS = 3
 PEOPLE_STATUSES = ("dismissed", "acted")
 
 
+def intent_node_id(intent_type: str, subject_id: str) -> str:
+    """The id of the Intent node of an intent type about a subject (one per type and subject)."""
+    return f"intent-{intent_type}-{subject_id}"
+
+
 @dataclass
 class Evidence:
     """A piece of evidence of one signal, with its decayed weight and its share of the score."""
@@ -84,7 +89,7 @@ class IntentScore:
     @property
     def intent_id(self) -> str:
         """The id of the Intent node for this type and subject."""
-        return f"intent-{self.definition.id}-{self.subject.id}"
+        return intent_node_id(self.definition.id, self.subject.id)
 
     @property
     def fires(self) -> bool:
@@ -262,7 +267,7 @@ class IntentEngine:
             report.scored += len(scores)
             scored = {s.subject.id for s in scores}
             # the real-time path also looks up the given subjects without evidence (they may expire)
-            asked = [r.intent_id for r in scores] + [f"intent-{definition.id}-{s}" for s in dict.fromkeys(ids or ()) if s not in scored]
+            asked = [r.intent_id for r in scores] + [intent_node_id(definition.id, s) for s in dict.fromkeys(ids or ()) if s not in scored]
             existing = self.store.get_many((NodeRef("Intent", i) for i in asked), ["intent_status"]) if asked else {}
             statuses = {ref.id: node.props.get("intent_status") for ref, node in existing.items()}
             written = self._write(scores, statuses, report)
@@ -381,7 +386,7 @@ class IntentEngine:
         """Intents of this type whose subject has no evidence at all any more expire too (with
         given subjects, their statuses were read with the scored ones)."""
         if subjects is not None:  # the real-time path: just these subjects' intents, not every live one
-            gone = [f"intent-{definition.id}-{s}" for s in dict.fromkeys(subjects) if s not in scored]
+            gone = [intent_node_id(definition.id, s) for s in dict.fromkeys(subjects) if s not in scored]
         else:
             live = self.store.find("Intent", "intent_status", "new", limit=100_000) + self.store.find("Intent", "intent_status", "active", limit=100_000)
             prefix = f"intent-{definition.id}-"

@@ -56,9 +56,10 @@ def fired_of(result: IntentScore, store: GraphStore) -> IntentFired:
 
 @dataclass
 class ActionLog:
-    """What the actions of a refresh did, per intent id."""
+    """What the actions of a refresh did, per intent id; the scenarios its intents triggered, per scenario id."""
 
     results: dict[str, list[ActionResult]] = field(default_factory=dict)
+    scenarios: dict[str, list[Any]] = field(default_factory=dict)
 
 
 def build_action_runner(store: GraphStore, settings: Settings | None = None, clock: Callable[[], datetime] | None = None) -> ActionRunner:
@@ -98,6 +99,10 @@ def build_engine(
             results = runner.run(fired_of(result, store), actions, cooldown_seconds=result.definition.cooldown_days * 86400)
             if log is not None:
                 log.results[result.intent_id] = results
+            triggered = _scenarios_on_intent(store, result, clock(), runner)
+            if log is not None:
+                for scenario_id, hits in triggered.items():
+                    log.scenarios.setdefault(scenario_id, []).extend(hits)
 
     from ontology.workspace import configured_intents
 
@@ -113,6 +118,19 @@ def build_engine(
         classifier=load_classifier(settings, embedder),
         audit=AuditLog.for_data_dir(settings.data_dir),
     )
+
+
+def _scenarios_on_intent(store: GraphStore, result: IntentScore, now: datetime, runner: ActionRunner) -> dict[str, list[Any]]:
+    """Run the scenarios listening for this intent type for its subject (`reasoning.scenario_dispatch.on_intents`).
+    A failure is logged, never raised into the engine: the other intents still get scored and acted on."""
+    from ontology.concepts import default_features
+    from reasoning.scenario_dispatch import on_intents
+
+    try:
+        return on_intents(store, [(result.definition.id, result.subject)], default_features(), now, runner)
+    except Exception as exc:  # a scenario must not stop the intent engine
+        logging.getLogger(__name__).warning("scenarios on intent %s for %s failed: %s", result.definition.id, result.subject, exc)
+        return {}
 
 
 def load_classifier(settings: Settings, embedder: Any | None) -> Any | None:

@@ -7,7 +7,9 @@ the version that runs (`reasoning.scenario_versions.find_scenario`: the live ver
 shipped file). `on_events(store, events, features, now)` is the event trigger: for the subjects
 who performed events of a scenario's trigger types, it executes that scenario for them only;
 `on_touched` finds those (event type, performer) pairs among the nodes a write touched, which is
-how `khub worker` runs scenarios as events arrive.
+how `khub worker` runs scenarios as events arrive. `on_intents` is the intent trigger: the
+subjects an intent of a scenario's trigger types fired for (the engine's `on_fired`,
+`reasoning.runtime.build_engine`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from datetime import datetime
 
 from graph.store import GraphStore, NodeRef
 from ontology.concepts import FeatureDef
-from ontology.scenarios import ScenarioDef
+from ontology.scenarios import ScenarioDef, intent_trigger
 from reasoning.actions import ActionRunner
 from reasoning.concepts import subject_ids
 from reasoning.scenario_ab import Experiments, arm
@@ -83,3 +85,10 @@ def on_touched(
     kinds = {ref: str(node.props.get("event_type", "")) for ref, node in store.get_many(events, props=["event_type"]).items()}
     pairs = [(kinds.get(edge.src, ""), edge.dst) for edge in store.edges_from(events, "PERFORMED_BY")]
     return on_events(store, [p for p in pairs if p[0]], features, now, runner)
+
+
+def on_intents(
+    store: GraphStore, fired: Iterable[tuple[str, NodeRef]], features: Mapping[str, FeatureDef], now: datetime, runner: ActionRunner | None = None
+) -> dict[str, list[ScenarioHit]]:
+    """The intent trigger: `fired` are (intent type, the subject it fired for), evaluated as `on_events` does events."""
+    return on_events(store, [(intent_trigger(kind), subject) for kind, subject in fired], features, now, runner)

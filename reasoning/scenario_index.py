@@ -1,8 +1,9 @@
 """The active scenarios, compiled once and indexed by the event types that trigger them.
 
 When an event arrives, only the scenarios listening for its type and its performer's subject type
-matter. `ScenarioIndex(scenarios)` compiles each one's condition (a ZEN expression) and decision
-table (`reasoning.decision_table`) once and files it under its trigger types. `evaluate(event_type,
+matter (an intent firing is keyed `intent:<type>`: `ontology.scenarios.intent_trigger`).
+`ScenarioIndex(scenarios)` compiles each one's condition (a ZEN expression) and decision table
+(`reasoning.decision_table`) once and files it under its trigger types. `evaluate(event_type,
 label, values)` runs the candidates against one subject's feature values: the conditions that
 hold, then their tables; `needed(event_type, label)` names the features to read first, the union
 over the candidates, so one read per feature serves them all (`evaluate_event` does both).
@@ -76,7 +77,7 @@ class ScenarioIndex:
                 CompiledTable.of(scenario.decision, scenario.id) if scenario.decision is not None else None,
             )
             self.size += 1
-            for event_type in scenario.trigger_events:
+            for event_type in scenario.trigger_keys:
                 self.by_trigger.setdefault((event_type, scenario.subject), []).append(compiled)
 
     @classmethod

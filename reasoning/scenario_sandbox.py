@@ -3,10 +3,12 @@
 `sandbox(store, scenario, features, since, until)` finds the events of the scenario's trigger
 types that subjects performed in the window, and at each one (in time order) evaluates the
 scenario for that subject as the graph stood then: features are read with `now` = the event's
-time, so later events do not count and windows end there. The first moment a subject would have
-triggered is its hit, with the decision's outputs and the actions rendered then; nothing is
-written and no action runs. A scenario without event triggers is evaluated once, at the window's
-end. `compare` runs two versions over the same window and reports who triggers under one only,
+time, so later events do not count and windows end there. Intent triggers replay at the moment
+each intent of the trigger types was detected for its subject (its Intent node's `detected_at`:
+the last time it crossed its threshold; earlier crossings are not kept). The first moment a
+subject would have triggered is its hit, with the decision's outputs and the actions rendered
+then; nothing is written and no action runs. A scenario without triggers is evaluated once, at
+the window's end. `compare` runs two versions over the same window and reports who triggers under one only,
 under both with another decision or other actions, and under both alike.
 
 Cost: one feature read per feature for each trigger event until the subject triggers; `limit`
@@ -26,6 +28,7 @@ from ontology.errors import BadInput
 from ontology.intents import Condition, PathPattern, Step
 from ontology.scenarios import ScenarioDef
 from reasoning.concepts import parse_moment
+from reasoning.intents import intent_node_id
 from reasoning.scenarios import ScenarioHit, dry_run
 
 DEFAULT_LIMIT = 20_000
@@ -76,6 +79,26 @@ def trigger_pattern(scenario: ScenarioDef) -> PathPattern:
     return PathPattern(scenario.subject, (step,), time_property="occurred_at", return_props=("event_type",))
 
 
+def intent_pattern(scenario: ScenarioDef) -> PathPattern:
+    """The intents about the scenario's subjects, dated by when they were detected (filtered to its trigger types by id)."""
+    step = Step("OF", "in", "Intent")
+    return PathPattern(scenario.subject, (step,), time_property="detected_at")
+
+
+def _moments(store: GraphStore, scenario: ScenarioDef, since: datetime, until: datetime, subjects: Sequence[str] | None) -> list[tuple[datetime, str, str]]:
+    """(when, subject id, what) of every trigger in the window: events of its types, intents of its types detected."""
+    found: list[tuple[datetime, str, str]] = []
+    patterns = ([trigger_pattern(scenario)] if scenario.trigger_events else []) + ([intent_pattern(scenario)] if scenario.trigger_intents else [])
+    for pattern in patterns:
+        for match in store.match_pattern(pattern, until, since, subjects):
+            if match.evidence.label == "Intent" and match.evidence.id not in {intent_node_id(t, match.subject) for t in scenario.trigger_intents}:
+                continue
+            when = parse_moment(match.at)
+            if when is not None and since <= when <= until:
+                found.append((when, match.subject, str(match.evidence)))
+    return sorted(found)
+
+
 def sandbox(
     store: GraphStore,
     scenario: ScenarioDef,
@@ -89,15 +112,10 @@ def sandbox(
     if since >= until:
         raise BadInput(f"the window's start ({since.isoformat()}) must be before its end ({until.isoformat()})")
     result = SandboxRun(scenario.id, scenario.version, since.isoformat(timespec="seconds"), until.isoformat(timespec="seconds"), 0)
-    if not scenario.trigger_events:
+    if not scenario.trigger_keys:
         result.hits = [SandboxHit(h, result.until, None) for h in dry_run(store, scenario, features, until, subjects)]
         return result
-    moments = []
-    for match in store.match_pattern(trigger_pattern(scenario), until, since, subjects):
-        when = parse_moment(match.at)
-        if when is not None and since <= when <= until:
-            moments.append((when, match.subject, str(match.evidence)))
-    moments.sort()
+    moments = _moments(store, scenario, since, until, subjects)
     triggered: set[str] = set()
     for when, subject, event in moments:
         if subject in triggered:

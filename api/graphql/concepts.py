@@ -36,6 +36,7 @@ class Scenario:
     version: int
     subject: str
     trigger_events: list[str]
+    trigger_intents: list[str] = strawberry.field(description="Intent types whose firing for a subject makes khub evaluate the scenario for it.")
     when: str = strawberry.field(description="The condition, in the ZEN expression language (a concept's, when it names one).")
     decision_model: JSON | None = strawberry.field(description="The decision table as a JDM graph (GoRules), for an editor.")
     actions: JSON
@@ -128,6 +129,7 @@ class ConceptQueries:
                 version=s.version,
                 subject=s.subject,
                 trigger_events=list(s.trigger_events),
+                trigger_intents=list(s.trigger_intents),
                 when=s.when,
                 decision_model=decision_model(s.decision, s.id) if s.decision else None,
                 actions=[asdict(a) for a in s.actions],
