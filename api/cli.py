@@ -723,8 +723,12 @@ def worker(
     once: Annotated[bool, typer.Option("--once", help="Handle what is waiting, then stop.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between polls of the change outbox.")] = 1.0,
     embed: Annotated[bool, typer.Option("--embed/--no-embed", help="Load the embedder for semantic signals.")] = True,
+    tick_seconds: Annotated[
+        float, typer.Option("--tick-seconds", help="Seconds between runs of what time triggers (scheduled scenarios, concept memberships).")
+    ] = 60.0,
 ) -> None:
-    """Keep intents current: re-score only what new documents and events can change, and act."""
+    """Keep intents current: re-score only what new documents and events can change, and act; run
+    the scenarios new events, intents, schedules and concept memberships trigger."""
     from collections.abc import Sequence
     from datetime import UTC, datetime
 
@@ -733,6 +737,7 @@ def worker(
     from ontology.concepts import default_features
     from reasoning.runtime import ActionLog, build_action_runner, build_engine
     from reasoning.scenario_dispatch import on_touched
+    from reasoning.scenario_triggers import tick
     from reasoning.worker import IntentWorker
 
     settings = Settings()
@@ -742,17 +747,25 @@ def worker(
         features = default_features()
         actions = build_action_runner(store, settings)
 
-        def scenarios(touched: Sequence[NodeRef]) -> int:
-            fired = on_touched(store, touched, features, datetime.now(UTC), actions)
+        def report(fired: dict[str, list[Any]]) -> int:
             for scenario_id, hits in fired.items():
                 err.print(f"scenario {scenario_id}: {len(hits)} subject(s) triggered", markup=False)
             return sum(len(h) for h in fired.values())
 
+        def scenarios(touched: Sequence[NodeRef]) -> int:
+            return report(on_touched(store, touched, features, datetime.now(UTC), actions))
+
+        def periodic() -> int:
+            return report(tick(store, features, datetime.now(UTC), actions))
+
         engine = build_engine(store, settings, embedder, log=log)
-        runner = IntentWorker(engine, Outbox(settings.outbox_path), settings.worker_offset_path, scenarios=scenarios)
+        runner = IntentWorker(
+            engine, Outbox(settings.outbox_path), settings.worker_offset_path, scenarios=scenarios, periodic=periodic, periodic_seconds=tick_seconds
+        )
         if once:
             while runner.run_once() is not None:
                 pass
+            runner.run_periodic(force=True)
         else:
             err.print(f"khub worker: reading {settings.outbox_path} every {interval} s (Ctrl-C stops)")
             with suppress(KeyboardInterrupt):
@@ -760,7 +773,7 @@ def worker(
     stats = runner.stats
     summary = (
         f"{stats.batches} batch(es), {stats.nodes} touched node(s), {stats.fired} intent(s) over threshold ({len(stats.new)} new), "
-        f"{stats.scenario_hits} scenario trigger(s)"
+        f"{stats.scenario_hits} scenario trigger(s), {stats.ticks} tick(s)"
     )
     console.print(f"{summary} in {stats.seconds:.2f} s")
     for intent_id in stats.new:
@@ -1128,6 +1141,29 @@ def scenario_run(
         _print_json([h.summary() for h in hits])
         return
     _print_hits(scenario, hits, "triggered")
+
+
+@scenario_app.command("tick")
+def scenario_tick(
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Evaluate at this ISO time (default: now).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run what time triggers, once (for cron; `khub worker` does it every --tick-seconds): the
+    scheduled scenarios that are due, and the scenarios watching subjects enter or leave a concept."""
+    from ontology.concepts import default_features
+    from reasoning.runtime import build_action_runner
+    from reasoning.scenario_triggers import tick
+
+    settings = Settings()
+    with connected(settings) as store:
+        fired = tick(store, default_features(), _as_of_clock(as_of)(), build_action_runner(store, settings))
+    if as_json:
+        _print_json({sid: [h.summary() for h in hits] for sid, hits in fired.items()})
+        return
+    if not fired:
+        console.print("nothing due: no scheduled scenario's period has passed, no watched concept changed")
+    for scenario_id, hits in fired.items():
+        _print_hits(scenario_id, hits, "triggered")
 
 
 # governance: versions, approval, rollback, locks, diffs, the sandbox, A/B (docs/concepts.md, Governance)

@@ -5,7 +5,8 @@ One file per scenario in `ontology/scenarios/`:
     id: refund_warning
     version: 1
     subject: Contact
-    trigger: {events: [survey, app_usage, erp_signal]}      # what makes khub look again (and/or intents: [refund_risk])
+    trigger: {events: [survey, app_usage, erp_signal]}      # what makes khub look again; also intents: [refund_risk],
+                                                            # every: 1d (a schedule), enters / leaves: [a concept id]
     when: refund_risk_student                               # a concept id, or an expression over features
     decision:                                               # a decision table (GoRules ZEN), optional
       hit_policy: first                                     # first: the first matching row; unique: rows may not overlap; collect: every one
@@ -51,6 +52,8 @@ from ontology.purposes import default_purposes
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 HIT_POLICIES = ("first", "unique", "collect")
+#: What a trigger may list.
+TRIGGER_KEYS = ("events", "intents", "every", "enters", "leaves")
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 #: Variables every scenario template sees (besides the decision's outputs and the features).
 SCENARIO_VARIABLES = ("scenario_id", "subject_label", "subject_id", "subject_name", "role", "due_at", "due_date")
@@ -91,16 +94,47 @@ class ScenarioDef:
     cooldown_hours: float = 24.0
     #: Intent types whose firing for a subject makes khub evaluate the scenario for it.
     trigger_intents: tuple[str, ...] = ()
+    #: A schedule: run for every subject of its type this often (seconds), None without one.
+    every_seconds: int | None = None
+    #: Concepts whose new members (`enters`) or former members (`leaves`) make khub evaluate it for them.
+    trigger_enters: tuple[str, ...] = ()
+    trigger_leaves: tuple[str, ...] = ()
 
     @property
     def trigger_keys(self) -> tuple[str, ...]:
-        """What the scenario listens for: its event types, and `intent:<type>` for its intent triggers."""
-        return self.trigger_events + tuple(intent_trigger(i) for i in self.trigger_intents)
+        """What the scenario listens for: its event types, `intent:<type>` for its intent triggers,
+        `concept:enter:<id>` and `concept:leave:<id>` for its concept-membership triggers."""
+        return (
+            self.trigger_events
+            + tuple(intent_trigger(i) for i in self.trigger_intents)
+            + tuple(concept_trigger(c, "enter") for c in self.trigger_enters)
+            + tuple(concept_trigger(c, "leave") for c in self.trigger_leaves)
+        )
 
 
 def intent_trigger(intent_type: str) -> str:
     """The trigger key of an intent type firing (beside event types in the scenario index)."""
     return f"intent:{intent_type}"
+
+
+def concept_trigger(concept_id: str, change: str) -> str:
+    """The trigger key of subjects entering (`change` enter) or leaving (leave) a concept."""
+    return f"concept:{change}:{concept_id}"
+
+
+_EVERY = re.compile(r"\s*(\d+)\s*(m|h|d|w)\s*")
+_UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
+#: The shortest and longest schedule.
+EVERY_BOUNDS = (5 * 60, 52 * 604800)
+
+
+def parse_every(text: Any) -> int | None:
+    """A schedule like `15m`, `6h`, `1d`, `2w` in seconds; None when it cannot be read or is out of bounds (5m to 52w)."""
+    found = _EVERY.fullmatch(str(text))
+    if found is None:
+        return None
+    seconds = int(found.group(1)) * _UNIT_SECONDS[found.group(2)]
+    return seconds if EVERY_BOUNDS[0] <= seconds <= EVERY_BOUNDS[1] else None
 
 
 def _zen_literal(value: Any) -> str:
@@ -171,10 +205,24 @@ def parse_scenario(
     for i, event in enumerate(events):
         if known_events and event not in known_events:
             check.add(("trigger", "events", str(i)), f"unknown event type {event!r}")
-    intents = tuple(str(e) for e in (trigger.get("intents") or [])) if isinstance(trigger, Mapping) else ()
-    if isinstance(trigger, Mapping) and set(trigger) - {"events", "intents"}:
-        check.add(("trigger",), f"a trigger lists events and/or intents, not {', '.join(sorted(set(trigger) - {'events', 'intents'}))}")
+    trigger = trigger if isinstance(trigger, Mapping) else {}
+    intents = tuple(str(e) for e in (trigger.get("intents") or []))
+    unknown_keys = sorted(set(trigger) - set(TRIGGER_KEYS))
+    if unknown_keys:
+        check.add(("trigger",), f"a trigger has {', '.join(TRIGGER_KEYS)}, not {', '.join(unknown_keys)}")
     _check_intents(check, intents, subject, ontology)
+    every = parse_every(trigger["every"]) if "every" in trigger else None
+    if "every" in trigger and every is None:
+        check.add(("trigger", "every"), f"a schedule is a number and a unit m, h, d or w, from 5m to 52w (15m, 6h, 1d), got {trigger['every']!r}")
+    changes: dict[str, tuple[str, ...]] = {}
+    for change in ("enters", "leaves"):
+        changes[change] = tuple(str(c) for c in (trigger.get(change) or []))
+        for i, concept_id in enumerate(changes[change]):
+            known = concepts.get(concept_id)
+            if known is None:
+                check.add(("trigger", change, str(i)), f"unknown concept {concept_id!r} (concepts: {', '.join(sorted(concepts)) or 'none'})")
+            elif known.subject != subject:
+                check.add(("trigger", change, str(i)), f"concept {concept_id!r} is about a {known.subject}, this scenario about a {subject}")
     # the condition: a concept id, or an expression over features
     concept = concepts.get(when)
     if concept is not None:
@@ -222,6 +270,9 @@ def parse_scenario(
         purpose=purpose,
         cooldown_hours=cooldown,
         trigger_intents=intents,
+        every_seconds=every,
+        trigger_enters=changes["enters"],
+        trigger_leaves=changes["leaves"],
     )
     return (scenario if not check.issues else None), check.issues
 

@@ -19,6 +19,7 @@ from datetime import datetime
 
 from graph.store import GraphStore, NodeRef
 from ontology.concepts import FeatureDef
+from ontology.intents import SUBJECT_LABELS
 from ontology.scenarios import ScenarioDef, intent_trigger
 from reasoning.actions import ActionRunner
 from reasoning.concepts import subject_ids
@@ -78,13 +79,24 @@ def on_events(
 def on_touched(
     store: GraphStore, refs: Sequence[NodeRef], features: Mapping[str, FeatureDef], now: datetime, runner: ActionRunner | None = None
 ) -> dict[str, list[ScenarioHit]]:
-    """The event trigger for the nodes a batch of writes touched: their events' types and performers, through `on_events`."""
+    """The triggers of the nodes a batch of writes touched, through `on_events`: their events' types
+    and performers, and the concept-membership changes of those performers and of the subjects
+    written (`reasoning.scenario_triggers.track_membership`, for the concepts a scenario watches)."""
+    from reasoning.scenario_triggers import concepts_by_id, track_membership
+
     events = [r for r in refs if r.label == "Event"]
-    if not events:
-        return {}
-    kinds = {ref: str(node.props.get("event_type", "")) for ref, node in store.get_many(events, props=["event_type"]).items()}
-    pairs = [(kinds.get(edge.src, ""), edge.dst) for edge in store.edges_from(events, "PERFORMED_BY")]
-    return on_events(store, [p for p in pairs if p[0]], features, now, runner)
+    pairs: list[tuple[str, NodeRef]] = []
+    if events:
+        kinds = {ref: str(node.props.get("event_type", "")) for ref, node in store.get_many(events, props=["event_type"]).items()}
+        pairs = [(kinds.get(edge.src, ""), edge.dst) for edge in store.edges_from(events, "PERFORMED_BY")]
+    watched = concepts_by_id(ScenarioIndex.of(store).watched, features)
+    if watched:
+        subjects: dict[str, list[str]] = {}
+        for ref in dict.fromkeys([p[1] for p in pairs] + [r for r in refs if r.label in SUBJECT_LABELS]):
+            subjects.setdefault(ref.label, []).append(ref.id)
+        pairs += track_membership(store, watched, features, now, subjects)
+    pairs = [p for p in pairs if p[0]]
+    return on_events(store, pairs, features, now, runner) if pairs else {}
 
 
 def on_intents(

@@ -69,7 +69,13 @@ class ScenarioIndex:
         self.by_trigger: dict[tuple[str, str], list[CompiledScenario]] = {}
         self._batches: dict[tuple[str, str], list[tuple[frozenset[str], list[int], Any]]] = {}
         self.size = 0
+        #: The scenarios with a schedule, and the concepts some scenario watches for entries or exits.
+        self.scheduled: list[ScenarioDef] = []
+        self.watched: list[str] = []
         for scenario in scenarios:
+            if scenario.every_seconds:
+                self.scheduled.append(scenario)
+            self.watched = sorted({*self.watched, *scenario.trigger_enters, *scenario.trigger_leaves})
             compiled = CompiledScenario(
                 scenario,
                 frozenset(expression_names(scenario.when)),

@@ -5,33 +5,38 @@ types that subjects performed in the window, and at each one (in time order) eva
 scenario for that subject as the graph stood then: features are read with `now` = the event's
 time, so later events do not count and windows end there. Intent triggers replay at the moment
 each intent of the trigger types was detected for its subject (its Intent node's `detected_at`:
-the last time it crossed its threshold; earlier crossings are not kept). The first moment a
-subject would have triggered is its hit, with the decision's outputs and the actions rendered
-then; nothing is written and no action runs. A scenario without triggers is evaluated once, at
-the window's end. `compare` runs two versions over the same window and reports who triggers under one only,
-under both with another decision or other actions, and under both alike.
+the last time it crossed its threshold; earlier crossings are not kept). A schedule replays at
+each of its moments from the window's start, for every subject. Concept-membership triggers
+replay where the concept, evaluated once a day over the window (the start as the baseline),
+gained or lost the subject. The first moment a subject would have triggered is its hit, with
+the decision's outputs and the actions rendered then; nothing is written and no action runs. A
+scenario without triggers is evaluated once, at the window's end. `compare` runs two versions
+over the same window and reports who triggers under one only, under both with another decision
+or other actions, and under both alike.
 
-Cost: one feature read per feature for each trigger event until the subject triggers; `limit`
-caps the events replayed (the run says when it was cut).
+Cost: one feature read per feature for each moment, for the subjects not yet triggered then;
+`limit` caps the subject evaluations (the run says when it was cut).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from graph.store import GraphStore
 from ontology.concepts import FeatureDef
 from ontology.errors import BadInput
 from ontology.intents import Condition, PathPattern, Step
-from ontology.scenarios import ScenarioDef
-from reasoning.concepts import parse_moment
+from ontology.scenarios import ScenarioDef, concept_trigger
+from reasoning.concepts import members, parse_moment, subject_ids
 from reasoning.intents import intent_node_id
 from reasoning.scenarios import ScenarioHit, dry_run
 
 DEFAULT_LIMIT = 20_000
+#: The most moments a schedule or a concept's daily evaluation is replayed at in one window.
+MAX_STEPS = 400
 
 
 @dataclass
@@ -112,23 +117,69 @@ def sandbox(
     if since >= until:
         raise BadInput(f"the window's start ({since.isoformat()}) must be before its end ({until.isoformat()})")
     result = SandboxRun(scenario.id, scenario.version, since.isoformat(timespec="seconds"), until.isoformat(timespec="seconds"), 0)
-    if not scenario.trigger_keys:
+    if not scenario.trigger_keys and not scenario.every_seconds:
         result.hits = [SandboxHit(h, result.until, None) for h in dry_run(store, scenario, features, until, subjects)]
         return result
     moments = _moments(store, scenario, since, until, subjects)
+    moments += _membership_moments(store, scenario, features, since, until, subjects)
+    everyone = (list(subjects) if subjects is not None else subject_ids(store, scenario.subject)) if scenario.every_seconds else []
+    moments += [(when, None, "schedule") for when in _schedule(scenario, since, until)]
     triggered: set[str] = set()
-    for when, subject, event in moments:
-        if subject in triggered:
+    by_time: dict[datetime, dict[str, str]] = {}
+    for when, subject, what in sorted(moments, key=lambda m: (m[0], m[1] or "")):
+        for one in [subject] if subject is not None else everyone:
+            by_time.setdefault(when, {}).setdefault(one, what)
+    for when, whats in sorted(by_time.items()):
+        todo = [s for s in whats if s not in triggered]
+        if not todo:
             continue
-        if result.events >= limit:
+        if result.events + len(todo) > limit:
             result.truncated = True
             break
-        result.events += 1
-        for hit in dry_run(store, scenario, features, when, [subject]):
-            triggered.add(subject)
-            result.hits.append(SandboxHit(hit, when.isoformat(timespec="seconds"), event))
+        result.events += len(todo)
+        for hit in dry_run(store, scenario, features, when, todo):
+            triggered.add(hit.subject.id)
+            result.hits.append(SandboxHit(hit, when.isoformat(timespec="seconds"), whats[hit.subject.id]))
     result.hits.sort(key=lambda h: (h.at, str(h.hit.subject)))
     return result
+
+
+def _schedule(scenario: ScenarioDef, since: datetime, until: datetime) -> list[datetime]:
+    """The moments a scheduled scenario would have run in the window (from its start, every period; at most MAX_STEPS)."""
+    if not scenario.every_seconds:
+        return []
+    step = timedelta(seconds=scenario.every_seconds)
+    count = min(MAX_STEPS, int((until - since) / step) + 1)
+    return [since + i * step for i in range(count)]
+
+
+def _membership_moments(
+    store: GraphStore, scenario: ScenarioDef, features: Mapping[str, FeatureDef], since: datetime, until: datetime, subjects: Sequence[str] | None
+) -> list[tuple[datetime, str | None, str]]:
+    """(when, subject, trigger) of every entry into or exit from a watched concept in the window,
+    seen by evaluating the concept once a day (at most MAX_STEPS times, evenly spread), from the
+    window's start as the baseline."""
+    pairs = [(c, "enter") for c in scenario.trigger_enters] + [(c, "leave") for c in scenario.trigger_leaves]
+    if not pairs:
+        return []
+    from reasoning.scenario_triggers import concepts_by_id
+
+    concepts = {c.id: c for c in concepts_by_id({c for c, _ in pairs}, features)}
+    ids = list(subjects) if subjects is not None else subject_ids(store, scenario.subject)
+    days = max(1, int((until - since) / timedelta(days=1)))
+    steps = [since + (until - since) * i / min(days, MAX_STEPS) for i in range(min(days, MAX_STEPS) + 1)]
+    found: list[tuple[datetime, str | None, str]] = []
+    for concept_id in sorted({c for c, _ in pairs}):
+        concept = concepts[concept_id]
+        before = set(members(store, concept, features, steps[0], ids))
+        for when in steps[1:]:
+            now_in = set(members(store, concept, features, when, ids))
+            if (concept_id, "enter") in pairs:
+                found += [(when, s, concept_trigger(concept_id, "enter")) for s in sorted(now_in - before)]
+            if (concept_id, "leave") in pairs:
+                found += [(when, s, concept_trigger(concept_id, "leave")) for s in sorted(before - now_in)]
+            before = now_in
+    return found
 
 
 def compare(first: SandboxRun, second: SandboxRun) -> dict[str, Any]:

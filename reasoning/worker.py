@@ -7,6 +7,9 @@ The offset is saved after each batch: a killed worker resumes where it stopped (
 re-scored twice, which is harmless: scoring is idempotent and actions have their cooldown).
 With a `scenarios` hook (`reasoning.scenario_dispatch.on_touched`), the same touched nodes also
 trigger the zero-code scenarios listening for their events (a rerun never reopens a done task).
+With a `periodic` hook (`reasoning.scenario_triggers.tick`), what time alone triggers (scheduled
+scenarios, concept memberships that windows sliding change) runs every `periodic_seconds`, at
+the first poll and then between polls.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class WorkerStats:
     fired: int = 0
     new: list[str] = field(default_factory=list)
     scenario_hits: int = 0
+    ticks: int = 0
     seconds: float = 0.0
 
 
@@ -45,9 +49,14 @@ class IntentWorker:
         offset_path: Path,
         batch_lines: int = 500,
         scenarios: Callable[[Sequence[NodeRef]], int] | None = None,
+        periodic: Callable[[], int] | None = None,
+        periodic_seconds: float = 60.0,
     ):
         self.engine = engine
         self.scenarios = scenarios
+        self.periodic = periodic
+        self.periodic_seconds = periodic_seconds
+        self._periodic_at: float | None = None
         self.outbox = outbox
         self.offset_path = offset_path
         self.batch_lines = batch_lines
@@ -83,10 +92,22 @@ class IntentWorker:
         self.stats.seconds += time.perf_counter() - started
         return report
 
+    def run_periodic(self, force: bool = False) -> bool:
+        """Run the `periodic` hook when its period has passed (or `force`); True when it ran."""
+        if self.periodic is None:
+            return False
+        if not force and self._periodic_at is not None and time.monotonic() - self._periodic_at < self.periodic_seconds:
+            return False
+        self._periodic_at = time.monotonic()
+        self.stats.scenario_hits += self.periodic()
+        self.stats.ticks += 1
+        return True
+
     def run(self, interval: float = 1.0, stop: threading.Event | None = None) -> None:
         """Poll until `stop` is set (or forever)."""
         stop = stop or threading.Event()
         while not stop.is_set():
             while self.run_once() is not None and not stop.is_set():
                 pass
+            self.run_periodic()
             stop.wait(interval)

@@ -37,6 +37,9 @@ class Scenario:
     subject: str
     trigger_events: list[str]
     trigger_intents: list[str] = strawberry.field(description="Intent types whose firing for a subject makes khub evaluate the scenario for it.")
+    every_seconds: int | None = strawberry.field(description="A schedule: it runs for every subject of its type this often.")
+    trigger_enters: list[str] = strawberry.field(description="Concepts whose new members trigger it.")
+    trigger_leaves: list[str] = strawberry.field(description="Concepts whose former members trigger it.")
     when: str = strawberry.field(description="The condition, in the ZEN expression language (a concept's, when it names one).")
     decision_model: JSON | None = strawberry.field(description="The decision table as a JDM graph (GoRules), for an editor.")
     actions: JSON
@@ -130,6 +133,9 @@ class ConceptQueries:
                 subject=s.subject,
                 trigger_events=list(s.trigger_events),
                 trigger_intents=list(s.trigger_intents),
+                every_seconds=s.every_seconds,
+                trigger_enters=list(s.trigger_enters),
+                trigger_leaves=list(s.trigger_leaves),
                 when=s.when,
                 decision_model=decision_model(s.decision, s.id) if s.decision else None,
                 actions=[asdict(a) for a in s.actions],

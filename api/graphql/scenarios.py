@@ -248,3 +248,29 @@ class ScenarioGovernanceMutations:
         hits = await ctx.run(execute, ctx.rc.store, id, default_features(), at, runner=runner)
         shown = await _shown(info, [str(h.subject) for h in hits])
         return {"scenario": id, "hits": [h.summary() for h in hits if str(h.subject) in shown], "withheld": sum(1 for h in hits if str(h.subject) not in shown)}
+
+    @strawberry.mutation(
+        description="Run what time triggers, once (at asOf): the scheduled scenarios that are due, and the scenarios watching subjects "
+        "enter or leave a concept (`khub worker` does it every minute). Answers, per scenario, the subjects triggered (consent applied).",
+        permission_classes=[IsSteward],
+    )
+    async def tick_scenarios(self, info: strawberry.Info, as_of: str | None = None) -> JSON:
+        from ontology.concepts import default_features
+        from reasoning.runtime import build_action_runner
+        from reasoning.scenario_triggers import tick
+
+        ctx = context_of(info)
+        at: datetime = _moment(as_of)
+        runner = build_action_runner(ctx.rc.store, ctx.rc.settings)
+        fired = await ctx.run(tick, ctx.rc.store, default_features(), at, runner)
+        shown = await _shown(info, [str(h.subject) for hits in fired.values() for h in hits])
+        return {
+            "scenarios": [
+                {
+                    "scenario": sid,
+                    "hits": [h.summary() for h in hits if str(h.subject) in shown],
+                    "withheld": sum(1 for h in hits if str(h.subject) not in shown),
+                }
+                for sid, hits in sorted(fired.items())
+            ]
+        }

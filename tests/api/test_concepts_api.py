@@ -120,3 +120,20 @@ def test_scenario_governance_from_the_command_line(khub_env: Path) -> None:  # n
     assert code == 0 and sum(a["triggered"] for a in json.loads(out)["arms"]) == 1
     assert run("scenario", "ab", "stop", experiment)[0] == 0
     assert run("scenario", "approve", "refund_warning", "3", "--as", "mei")[0] == 1  # not pending
+
+
+def test_time_triggers_from_the_command_line(khub_env: Path) -> None:  # noqa: F811
+    assert run("demo")[0] == 0
+    entered = khub_env / "refund_risk_entered.yaml"
+    entered.write_text(
+        "id: refund_risk_entered\nsubject: Contact\ntrigger: {enters: [refund_risk_student]}\nwhen: last_survey_score < 3\n"
+        'actions:\n  - {kind: task, role: service, title: "${subject_name} just became a refund risk"}\n',
+        encoding="utf-8",
+    )
+    assert run("scenario", "save", str(entered), "-m", "watch refund risks", "--as", "mei")[0] == 0
+    assert run("scenario", "deploy", "refund_risk_entered", "--as", "mei")[0] == 0
+    code, out = run("scenario", "tick", "--as-of", "2026-12-01T00:00:00Z")
+    assert code == 0 and "nothing due" in out, out  # the baseline: who is in now
+    code, out = run("scenario", "tick", "--as-of", "2026-12-21T00:00:00Z", "--json")
+    assert code == 0, out
+    assert [h["subject"] for h in json.loads(out)["refund_risk_entered"]] == ["Contact:student-he-lin"]

@@ -140,3 +140,22 @@ def test_ab_experiment_through_graphql(gql: Gql) -> None:
     assert [e["id"] for e in listed] == [experiment["id"]]
     stop = "mutation($id: String!) { stopExperiment(id: $id) }"
     assert gql.data(stop, {"id": experiment["id"]}, role="admin")["stopExperiment"]["status"] == "stopped"
+
+
+def test_time_triggers_through_graphql(gql: Gql) -> None:
+    """A scheduled scenario saved, deployed and ticked through GraphQL; its trigger shown; analysts may not tick."""
+    weekly = (
+        "id: weekly_refund_review\nsubject: Contact\ntrigger: {every: 7d}\nwhen: refund_risk_student\n"
+        'actions:\n  - {kind: task, role: finance, title: "Weekly refund review: ${subject_name}"}\n'
+    )
+    version = save(gql, weekly, "a weekly review")
+    deploy = f'mutation($v: Int!) {{ deployScenario(id: "weekly_refund_review", version: $v) {{ {VERSION} }} }}'
+    assert gql.data(deploy, {"v": version["version"]}, role="steward")["deployScenario"]["status"] == "live"
+    (shown,) = [s for s in gql.data("{ scenarios { id everySeconds triggerEvents triggerEnters } }")["scenarios"] if s["id"] == "weekly_refund_review"]
+    assert shown == {"id": "weekly_refund_review", "everySeconds": 604800, "triggerEvents": [], "triggerEnters": []}
+    tick = "mutation($at: String) { tickScenarios(asOf: $at) }"
+    (ran,) = gql.data(tick, {"at": AT}, role="steward")["tickScenarios"]["scenarios"]
+    assert ran["scenario"] == "weekly_refund_review" and [h["subject"] for h in ran["hits"]] == [LIU]
+    assert ran["hits"][0]["actions"][0]["status"] == "done"
+    assert gql.data(tick, {"at": AT}, role="steward")["tickScenarios"]["scenarios"] == []  # not due again within the week
+    assert codes(gql.post(tick, {"at": AT}, role="analyst")) == ["FORBIDDEN"]

@@ -1,6 +1,8 @@
-"""Intent triggers (issue 7.2): a scenario listening for an intent type runs for the subjects that
-intent fires for, when the engine acts on it; the sandbox replays it at the intent's detection;
-definitions naming unknown intents or intents about another subject type are refused (both stores)."""
+"""Triggers besides events (issue 7.2), on both stores: intents (a scenario runs for the subject an
+intent of its trigger types fires for), schedules (every subject, once per period) and concept
+membership (subjects entering or leaving a concept, as events arrive and as time passes); the
+sandbox replays each; definitions naming unknown intents or concepts, intents or concepts about
+another subject type, or unreadable schedules are refused."""
 
 from __future__ import annotations
 
@@ -56,5 +58,99 @@ def test_intent_triggers_are_checked_on_save() -> None:
     text = str(invalid.value)
     assert "trigger.intents.0: unknown intent type 'refund_riks'" in text
     assert "trigger.intents.1: intent 'replacement_anxiety' is about a Device, this scenario about a Contact" in text
-    with pytest.raises(SchemaInvalid, match="a trigger lists events and/or intents, not schedule"):
+    with pytest.raises(SchemaInvalid, match="a trigger has events, intents, every, enters, leaves, not schedule"):
         parse_scenario_text("x.yaml", ON_INTENT.replace("{intents: [refund_risk]}", "{schedule: daily}"))
+    with pytest.raises(SchemaInvalid) as invalid:
+        parse_scenario_text("x.yaml", ON_INTENT.replace("{intents: [refund_risk]}", "{every: 2 days, enters: [refund_risk_studnt], leaves: [high_potential]}"))
+    text = str(invalid.value)
+    assert "trigger.every: a schedule is a number and a unit m, h, d or w, from 5m to 52w (15m, 6h, 1d), got '2 days'" in text
+    assert "trigger.enters.0: unknown concept 'refund_risk_studnt'" in text and "trigger.leaves.0: unknown concept 'high_potential'" in text
+    with pytest.raises(SchemaInvalid, match="from 5m to 52w"):
+        parse_scenario_text("x.yaml", ON_INTENT.replace("{intents: [refund_risk]}", "{every: 1m}"))
+    scenario = parse_scenario_text("x.yaml", ON_INTENT.replace("{intents: [refund_risk]}", "{every: 6h, enters: [refund_risk_student]}"))
+    assert scenario.every_seconds == 6 * 3600 and scenario.trigger_keys == ("concept:enter:refund_risk_student",)
+
+
+def deployed(store, text: str) -> None:
+    registry = ScenarioRegistry(store)
+    version = registry.save(text, "ana", "a trigger test")
+    registry.deploy(version.scenario_id, version.number, "ana")
+
+
+ENTERS = """id: refund_risk_entered
+subject: Contact
+trigger: {enters: [refund_risk_student]}
+when: last_survey_score < 3
+actions:
+  - {kind: task, role: service, title: "${subject_name} just became a refund risk"}
+"""
+LEAVES = """id: refund_risk_left
+subject: Contact
+trigger: {leaves: [refund_risk_student]}
+when: last_survey_score < 3
+actions:
+  - {kind: task, role: service, title: "${subject_name} is back in the app"}
+"""
+WEEKLY = """id: weekly_refund_review
+subject: Contact
+trigger: {every: 7d}
+when: refund_risk_student
+actions:
+  - {kind: task, role: finance, title: "Weekly refund review: ${subject_name}"}
+"""
+
+
+def test_concept_membership_triggers_on_entry_and_exit(store) -> None:
+    from graph.store import EdgeRecord, NodeRecord
+    from reasoning.demo_world import demo_as_of
+    from reasoning.scenario_dispatch import on_touched
+    from reasoning.scenario_triggers import tick
+
+    load_demo_world(store)
+    deployed(store, ENTERS)
+    deployed(store, LEAVES)
+    features, start = default_features(), demo_as_of()
+    # the first evaluation records who is in (Liu Yang) without firing for him
+    assert tick(store, features, start) == {}
+    inside = [e for e in store.edges_from([NodeRef("Contact", "student-liu-yang")], "IN_CONCEPT") if e.dst == NodeRef("Concept", "refund_risk_student")]
+    assert [e.props["in_concept"] for e in inside] == [True]
+    assert tick(store, features, start + timedelta(days=5)) == {}  # nobody entered or left
+    # time alone: He Lin has not used the app for two weeks by day 20: she enters
+    fired = tick(store, features, start + timedelta(days=20))
+    assert [str(h.subject) for h in fired["refund_risk_entered"]] == ["Contact:student-he-lin"] and "refund_risk_left" not in fired
+    assert fired["refund_risk_entered"][0].actions[0]["status"] == "done"
+    # an event: Liu Yang opens the app again; the worker's path sees him leave
+    app = NodeRecord("Event", "ev-liu-back", {"event_type": "app_usage", "occurred_at": (start + timedelta(days=20)).isoformat()})
+    store.upsert([app], [EdgeRecord("PERFORMED_BY", app.ref, NodeRef("Contact", "student-liu-yang"), source_id="test")])
+    fired = on_touched(store, [app.ref], features, start + timedelta(days=20, hours=1))
+    assert [str(h.subject) for h in fired["refund_risk_left"]] == ["Contact:student-liu-yang"] and "refund_risk_entered" not in fired
+    assert tick(store, features, start + timedelta(days=20, hours=2)) == {}  # recorded: no second exit
+    # the sandbox replays the entries over a window from the day-by-day membership
+    run = sandbox(store, find_scenario(store, "refund_risk_entered"), features, start - timedelta(days=10), start)
+    assert {str(h.hit.subject): h.event for h in run.hits} == {
+        "Contact:student-he-lin": "concept:enter:refund_risk_student",
+        "Contact:student-liu-yang": "concept:enter:refund_risk_student",
+    }
+    assert all(h.at < start.isoformat() for h in run.hits)
+    left = sandbox(store, find_scenario(store, "refund_risk_left"), features, start - timedelta(days=10), start)
+    assert [str(h.hit.subject) for h in left.hits] == ["Contact:student-he-lin"]  # she used the app on Nov 29
+
+
+def test_a_scheduled_scenario_runs_once_per_period(store) -> None:
+    from reasoning.demo_world import demo_as_of
+    from reasoning.scenario_triggers import tick
+
+    load_demo_world(store)
+    deployed(store, WEEKLY)
+    features, start = default_features(), demo_as_of()
+    fired = tick(store, features, start)
+    assert [str(h.subject) for h in fired["weekly_refund_review"]] == ["Contact:student-liu-yang"]
+    task = fired["weekly_refund_review"][0].actions[0]["task"]
+    assert store.get(NodeRef("ScenarioSchedule", "weekly_refund_review")).props["last_run_at"].startswith("2026-12-01T00:00:00")
+    assert "weekly_refund_review" not in tick(store, features, start + timedelta(days=1))  # not due
+    again = tick(store, features, start + timedelta(days=7))
+    assert [h.actions[0]["task"] for h in again["weekly_refund_review"]] == [task]  # the same task, updated, not a second one
+    # replayed daily moments of a 1d version over ten days: each student at the first day the condition holds
+    daily = parse_scenario_text("daily.yaml", WEEKLY.replace("every: 7d", "every: 1d"))
+    run = sandbox(store, daily, features, start - timedelta(days=10), start)
+    assert {str(h.hit.subject): h.event for h in run.hits} == {"Contact:student-liu-yang": "schedule", "Contact:student-he-lin": "schedule"}

@@ -116,3 +116,20 @@ def test_the_worker_runs_the_scenarios_a_new_event_triggers(store, tmp_path: Pat
     outbox.append([NodeRef("Event", visit.id)], "visit-batch")
     worker.run_once()
     assert fired == {} and worker.stats.scenario_hits == 1
+
+
+def test_the_worker_runs_what_time_triggers_once_per_period(store, tmp_path: Path):
+    """The periodic hook (scenario_triggers.tick in `khub worker`) runs at the first poll, then not before its period."""
+    calls: list[int] = []
+
+    def periodic() -> int:
+        calls.append(1)
+        return 2
+
+    worker = IntentWorker(
+        IntentEngine(store, clock=lambda: NOW), Outbox(tmp_path / "outbox.jsonl"), tmp_path / "o.offset", periodic=periodic, periodic_seconds=3600
+    )
+    assert worker.run_periodic() is True and worker.run_periodic() is False  # within the hour: not again
+    assert worker.run_periodic(force=True) is True
+    assert len(calls) == 2 and worker.stats.ticks == 2 and worker.stats.scenario_hits == 4
+    assert IntentWorker(IntentEngine(store, clock=lambda: NOW), Outbox(tmp_path / "outbox.jsonl"), tmp_path / "o.offset").run_periodic() is False
