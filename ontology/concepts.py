@@ -244,3 +244,9 @@ def load_concepts(paths: Iterable[Path] | None = None, features: Mapping[str, Fe
 def default_features() -> dict[str, FeatureDef]:
     """The shipped feature catalogue, loaded once."""
     return load_features()
+
+
+@lru_cache(maxsize=1)
+def default_concepts() -> dict[str, ConceptDef]:
+    """The shipped concepts by id, loaded once (with the shipped features)."""
+    return {c.id: c for c in load_concepts(features=default_features())}

@@ -14,7 +14,9 @@ write Cypher. Signal kinds:
 - `policy`: a path to a Policy node (a subsidy in the subject's region, a tariff change), its
   time being the policy's start;
 - `semantic`: chunks or events reached by a path whose text is close to the intent's example
-  phrases (EN and ZH) or that the message-intent classifier labels.
+  phrases (EN and ZH) or that the message-intent classifier labels;
+- `concept`: the subject is in a business concept (`ontology/concepts`), the evidence being what
+  the concept's features read.
 
 `load_intents()` validates everything against the ontology (labels, edge types and their
 direction, properties, operators, weights) and reports every problem with file, line and
@@ -40,7 +42,7 @@ INTENT_DIR = Path(__file__).resolve().parent / "intents"
 #: Everyday sentences semantic signals must be closer to their examples than to (see `Signal.min_margin`).
 BACKGROUND_FILE = Path(__file__).resolve().parent / "semantic_background.yaml"
 SUBJECT_LABELS = ("Account", "Contact", "Device")
-SIGNAL_KINDS = ("pattern", "feature", "policy", "semantic")
+SIGNAL_KINDS = ("pattern", "feature", "policy", "semantic", "concept")
 DIRECTIONS = ("out", "in")
 #: Condition operators: comparisons with a value, and relative times in days before now.
 OPERATORS = ("eq", "ne", "in", "not_in", "gte", "gt", "lte", "lt", "contains", "contains_any", "exists", "older_than_days", "within_days")
@@ -118,6 +120,10 @@ class Signal:
     window_days: int | None = None
     #: True: the signal holds when the path finds NO evidence in the window (e.g. no app use in 14 days).
     absent: bool = False
+    #: concept signals: the business concept (ontology/concepts) the subject must be in, and its
+    #: features' paths (what can change the membership: the real-time path re-scores through them)
+    concept: str | None = None
+    concept_patterns: tuple[PathPattern, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -289,6 +295,9 @@ class DefinitionChecker:
         if kind not in SIGNAL_KINDS:
             self.add((*where, "kind"), f"unknown signal kind {kind!r} (one of {', '.join(SIGNAL_KINDS)})")
             return None
+        concept_id, concept_patterns = None, ()
+        if kind == "concept":
+            concept_id, concept_patterns = self.concept(subject, raw.get("concept"), where)
         steps = self.steps(subject, raw.get("path"), (*where, "path"))
         if kind in ("pattern", "policy", "semantic") and not steps:
             self.add((*where, "path"), f"a {kind} signal needs a path from the {subject} to its evidence")
@@ -337,7 +346,24 @@ class DefinitionChecker:
             classifier_label=str(label) if label else None,
             window_days=int(self.number(raw, "window_days", where, 1, 3650)) if "window_days" in raw else None,
             absent=bool(raw.get("absent", False)),
+            concept=concept_id,
+            concept_patterns=concept_patterns,
         )
+
+    def concept(self, subject: str, name: Any, where: tuple[str, ...]) -> tuple[str | None, tuple[PathPattern, ...]]:
+        """A concept signal's concept: shipped, about the intent's subject type; with its features' paths."""
+        from ontology.concepts import default_concepts, default_features
+
+        concepts = default_concepts()
+        found = concepts.get(str(name)) if name else None
+        if found is None:
+            self.add((*where, "concept"), f"a concept signal names a concept (one of {', '.join(sorted(concepts))}), got {name!r}")
+            return None, ()
+        if found.subject != subject:
+            self.add((*where, "concept"), f"concept {found.id!r} is about a {found.subject}, this intent about a {subject}")
+            return None, ()
+        features = default_features()
+        return found.id, tuple(features[n].pattern for n in found.features)
 
     def action(self, raw: Any, where: tuple[str, ...]) -> ActionSpec | None:
         if not isinstance(raw, Mapping) or raw.get("kind") not in ACTION_KINDS:

@@ -67,17 +67,28 @@ def aggregate(feature: FeatureDef, matches: Sequence[PatternMatch], now: datetim
     return value * feature.scale
 
 
+def feature_matches(
+    store: GraphStore, features: Iterable[FeatureDef], now: datetime, subjects: Sequence[str] | None = None
+) -> list[dict[str, list[PatternMatch]]]:
+    """For each feature (in order): subject id -> what its path found in the feature's window (one store round trip)."""
+    features = list(features)
+    parts = [(f.pattern, now - timedelta(days=f.window_days) if f.window_days else None) for f in features]
+    out: list[dict[str, list[PatternMatch]]] = []
+    for matches in store.match_patterns(parts, now, subjects):
+        found: dict[str, list[PatternMatch]] = {}
+        for match in matches:
+            found.setdefault(match.subject, []).append(match)
+        out.append(found)
+    return out
+
+
 def feature_values(
     store: GraphStore, features: Iterable[FeatureDef], now: datetime, subjects: Sequence[str] | None = None
 ) -> dict[str, dict[str, float | None]]:
     """Subject id -> feature name -> value, for the subjects given (None: every subject some path reaches)."""
     out: dict[str, dict[str, float | None]] = {s: {} for s in subjects or ()}
     features = list(features)
-    parts = [(f.pattern, now - timedelta(days=f.window_days) if f.window_days else None) for f in features]
-    for feature, matches in zip(features, store.match_patterns(parts, now, subjects), strict=True):
-        found: dict[str, list[PatternMatch]] = {}
-        for match in matches:
-            found.setdefault(match.subject, []).append(match)
+    for feature, found in zip(features, feature_matches(store, features, now, subjects), strict=True):
         for subject in set(found) | set(out):
             out.setdefault(subject, {})[feature.name] = aggregate(feature, found.get(subject, []), now)
     return out

@@ -176,7 +176,7 @@ class IntentEngine:
             signal_scores = []
             for signal in definition.signals:
                 evidence = [
-                    Evidence(m.evidence, m.caption, m.at, scoring.decay(scoring.age_days(m.at, now), definition.half_life_days))
+                    Evidence(m.evidence, m.caption, m.at, 1.0 if signal.concept else scoring.decay(scoring.age_days(m.at, now), definition.half_life_days))
                     for m in by_subject[signal.id].get(subject, ())
                 ]
                 value = scoring.strength([e.weight for e in evidence], signal.at_least, signal.saturation, signal.absent)
@@ -194,12 +194,39 @@ class IntentEngine:
     def _matches(
         self, definition: IntentDefinition, signal: Signal, now: datetime, subjects: Sequence[str] | None, warnings: list[str] | None
     ) -> list[PatternMatch]:
+        if signal.kind == "concept":
+            return self._concept_matches(definition, signal, now, subjects)
         window = signal.window_days or definition.window_days
         since = now - timedelta(days=window) if signal.pattern.time_property else None
         matches = self.store.match_pattern(signal.pattern, now, since, subjects)
         if signal.kind == "semantic":
             matches = self._semantic_filter(signal, matches, warnings)
         return matches
+
+    def _concept_matches(self, definition: IntentDefinition, signal: Signal, now: datetime, subjects: Sequence[str] | None) -> list[PatternMatch]:
+        """A concept signal: the subjects in the concept now, each with what its features read as the
+        evidence (the subject itself when they read nothing, e.g. an absence)."""
+        import zen
+
+        from ontology.concepts import default_concepts, default_features
+        from reasoning.concepts import aggregate, feature_matches, satisfies, subject_ids
+
+        concept = default_concepts()[signal.concept or ""]
+        features = [default_features()[name] for name in concept.features]
+        ids = list(subjects) if subjects is not None else subject_ids(self.store, definition.subject)  # a default may satisfy it: everyone
+        found = feature_matches(self.store, features, now, ids)
+        compiled = zen.compile_expression(concept.when)
+        stamp = normalise_datetime(now)
+        out: list[PatternMatch] = []
+        for subject in sorted(set(ids)):
+            values = {f.name: aggregate(f, per.get(subject, []), now) for f, per in zip(features, found, strict=True)}
+            if not satisfies(concept, values, compiled):
+                continue
+            evidence = {m.evidence: m for per in found for m in per.get(subject, [])}
+            shown = ", ".join(f"{k} {round(v, 2) if isinstance(v, float) else v}" for k, v in values.items())
+            own = PatternMatch(subject, NodeRef(definition.subject, subject), stamp, f"in {concept.id}: {shown}", {})
+            out += list(evidence.values()) or [own]
+        return out
 
     def _semantic_filter(self, signal: Signal, matches: list[PatternMatch], warnings: list[str] | None) -> list[PatternMatch]:
         """Keep the matches whose text the message-intent classifier labels with the signal's
@@ -413,15 +440,15 @@ class IntentEngine:
         for definition in self.definitions:
             subjects: set[str] = set()
             for signal in definition.signals:
-                pattern = signal.pattern
-                label_at = [pattern.subject, *(step.node for step in pattern.steps)]
-                watched = watched_positions(pattern, self.store.ontology)
-                for label in {label_at[i] for i in watched} & set(by_label):
-                    positions = tuple(i for i in watched if label_at[i] == label)
-                    key = (pattern.subject, tuple((step.edge, step.direction, step.node) for step in pattern.steps), label, positions)
-                    if key not in seen:
-                        seen[key] = self.store.subjects_touched(pattern, label, list(by_label[label]), positions)
-                    subjects.update(seen[key])
+                for pattern in signal.concept_patterns or (signal.pattern,):  # a concept changes with its features
+                    label_at = [pattern.subject, *(step.node for step in pattern.steps)]
+                    watched = watched_positions(pattern, self.store.ontology)
+                    for label in {label_at[i] for i in watched} & set(by_label):
+                        positions = tuple(i for i in watched if label_at[i] == label)
+                        key = (pattern.subject, tuple((step.edge, step.direction, step.node) for step in pattern.steps), label, positions)
+                        if key not in seen:
+                            seen[key] = self.store.subjects_touched(pattern, label, list(by_label[label]), positions)
+                        subjects.update(seen[key])
             if subjects:
                 out[definition.id] = {definition.subject: sorted(subjects)}
         return out

@@ -69,3 +69,60 @@ def test_bad_definitions_are_named_with_file_line_and_element(tmp_path: Path) ->
         with pytest.raises(SchemaInvalid) as invalid:
             load_concepts([concept])
         assert problem in str(invalid.value) and f"{concept}:3" in str(invalid.value), str(invalid.value)
+
+
+CONCEPT_INTENT = """id: refund_risk_by_concept
+version: 1
+subject: Contact
+description: {en: A student in the refund-risk concept., zh: 退费风险学员。}
+threshold: 0.7
+window_days: 30
+half_life_days: 30
+cooldown_days: 14
+purposes: [service]
+signals:
+  - {id: at_risk, kind: concept, concept: refund_risk_student, weight: 0.8, describe: in the refund-risk concept}
+"""
+
+
+def test_a_concept_is_an_intent_signal(store, tmp_path: Path) -> None:
+    """A concept signal holds for the concept's members, with what its features read as evidence;
+    a new event that can change the membership re-scores the subject on the real-time path."""
+    from datetime import timedelta
+
+    from graph.store import EdgeRecord, NodeRecord, NodeRef
+    from ontology.intents import load_intents
+    from reasoning.intents import IntentEngine
+
+    (tmp_path / "refund_risk_by_concept.yaml").write_text(CONCEPT_INTENT, encoding="utf-8")
+    definitions = load_intents([tmp_path / "refund_risk_by_concept.yaml"], store.ontology)
+    load_demo_world(store)
+    engine = IntentEngine(store, definitions, clock=demo_as_of)
+    (result,) = engine.score(definitions[0])
+    assert result.subject == NodeRef("Contact", "student-liu-yang") and result.fires and result.score == pytest.approx(0.8)
+    evidence = {e.ref for s in result.signals for e in s.evidence}
+    assert NodeRef("Event", "ev-survey-liu-1") in evidence and all(ref.label == "Event" for ref in evidence)
+    engine.refresh()
+    assert store.get(NodeRef("Intent", "intent-refund_risk_by_concept-student-liu-yang")).props["intent_status"] == "new"
+    # He Lin's bad survey is already there; three weeks without the app put her in the concept, and a new event reaches her
+    later = IntentEngine(store, definitions, clock=lambda: demo_as_of() + timedelta(days=20))
+    survey = NodeRecord("Event", "ev-survey-he-2", {"event_type": "survey", "occurred_at": (demo_as_of() + timedelta(days=19)).isoformat(), "score_value": 2.0})
+    store.upsert([survey], [EdgeRecord("PERFORMED_BY", survey.ref, NodeRef("Contact", "student-he-lin"), source_id="test")])
+    assert later.affected([survey.ref]) == {"refund_risk_by_concept": {"Contact": ["student-he-lin"]}}
+    report = later.refresh_touched([survey.ref])
+    assert [r.intent_id for r in report.fired] == ["intent-refund_risk_by_concept-student-he-lin"]
+
+
+def test_a_concept_signal_must_name_a_concept_about_the_intent_subject(tmp_path: Path) -> None:
+    from ontology.intents import load_intents
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(CONCEPT_INTENT.replace("refund_risk_student", "high_potential_customr").replace("subject: Contact", "subject: Account"), encoding="utf-8")
+    with pytest.raises(SchemaInvalid) as invalid:
+        load_intents([bad])
+    assert "signals.0.concept: a concept signal names a concept (one of high_potential_customer, refund_risk_student), got 'high_potential_customr'" in str(
+        invalid.value
+    )
+    bad.write_text(CONCEPT_INTENT.replace("subject: Contact", "subject: Account"), encoding="utf-8")
+    with pytest.raises(SchemaInvalid, match="concept 'refund_risk_student' is about a Contact, this intent about a Account"):
+        load_intents([bad])
