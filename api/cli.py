@@ -16,7 +16,7 @@ from rich.table import Table
 from api.cli_serve import register as register_server_commands
 from graph.cypher_store import CypherGraphStore
 from graph.factory import load_configured_ontology, open_store
-from graph.store import NodeRef
+from graph.store import Node, NodeRef
 from ontology.errors import KhubError, NotFound
 from ontology.model import load_ontology
 from ontology.settings import Settings
@@ -144,6 +144,12 @@ PurposeOpt = Annotated[
 ]
 
 
+IntentPurposeOpt = Annotated[
+    str,
+    typer.Option("--purpose", help="Why you look (a purpose of ontology/purposes.yaml): only intents that serve it are shown. Audited."),
+]
+
+
 def _reads(store: CypherGraphStore, purpose: str) -> Any:
     """The store's reads for a declared purpose (`graph.reads.Reads`: consent applied); exit 2 for an unknown purpose."""
     from graph.reads import Reads
@@ -239,12 +245,16 @@ def path(
     b: Annotated[str, typer.Argument(help="LABEL:ID")],
     max_length: Annotated[int, typer.Option("--max-length")] = 4,
     as_of: Annotated[str | None, typer.Option("--as-of")] = None,
+    purpose: PurposeOpt = "operations",
 ) -> None:
-    """A shortest path between two nodes."""
+    """A shortest path between two nodes (intents the purpose may not serve are not walked through)."""
     with connected() as store:
-        found = store.shortest_path(parse_ref(a), parse_ref(b), max_length=max_length, as_of=as_of)
-    if found is None:
+        reads = _reads(store, purpose)
+        paths = reads.paths(parse_ref(a), parse_ref(b), max_length, None, as_of, 1)
+    _audit_reads(reads, "khub path")
+    if not paths:
         raise fail(f"no path of at most {max_length} edges between {a} and {b}")
+    found = paths[0]
     parts = [f"{found.nodes[0].label}:{found.nodes[0].id}"]
     for edge, node in zip(found.edges, found.nodes[1:], strict=True):
         arrow = f"-[{edge.type}]->" if edge.dst == node.ref else f"<-[{edge.type}]-"
@@ -514,27 +524,50 @@ def intents_refresh(
 def intents_list(
     status: Annotated[list[str] | None, typer.Option("--status", help="new, active, acted, expired, dismissed (repeatable).")] = None,
     intent_type: Annotated[str | None, typer.Option("--type", help="Only this intent type.")] = None,
+    purpose: IntentPurposeOpt = "service",
     as_json: JsonFlag = False,
 ) -> None:
-    """The stored intents, highest score first."""
+    """The stored intents that serve the purpose, highest score first."""
     with connected() as store:
+        _reads(store, purpose)  # a known purpose
         found = [n for s in (status or ["new", "active"]) for n in store.find("Intent", "intent_status", s, limit=100_000)]
+        found = [n for n in found if purpose in (n.props.get("purposes") or []) and (intent_type is None or n.id.startswith(f"intent-{intent_type}-"))]
+        subjects = sorted({str(e.dst) for e in store.edges_from([n.ref for n in found], "OF")}) if found else []
     rows = [
-        {"intent": n.id, "status": n.props.get("intent_status"), "score": n.props.get("confidence_score"), "last_seen": n.props.get("last_seen")}
-        for n in found
-        if intent_type is None or n.id.startswith(f"intent-{intent_type}-")
+        {"intent": n.id, "status": n.props.get("intent_status"), "score": n.props.get("confidence_score"), "last_seen": n.props.get("last_seen")} for n in found
     ]
     rows.sort(key=lambda r: -(r["score"] or 0))
-    _print_json(rows) if as_json else _print_rows(rows, title="intents")
+    if subjects:
+        _audit(purpose, "read", subjects, {"command": "khub intents list", "intents": len(rows)})
+    _print_json(rows) if as_json else _print_rows(rows, title=f"intents serving {purpose}")
 
 
 @intents_app.command("explain")
-def intents_explain(intent_id: Annotated[str, typer.Argument(help="An intent id, e.g. intent-replacement_anxiety-dev-1")], as_json: JsonFlag = False) -> None:
-    """Why an intent fired: each signal in words and each piece of evidence with its contribution."""
+def intents_explain(
+    intent_id: Annotated[str, typer.Argument(help="An intent id, e.g. intent-replacement_anxiety-dev-1")],
+    purpose: IntentPurposeOpt = "service",
+    as_json: JsonFlag = False,
+) -> None:
+    """Why an intent fired: each signal in words and each piece of evidence with its contribution
+    (what the purpose may not use of someone's behaviour is left out)."""
     from reasoning.intents import IntentEngine
 
+    ref = NodeRef("Intent", intent_id)
     with connected() as store:
+        reads = _reads(store, purpose)
         explained = IntentEngine(store, definitions=[]).explain(intent_id)
+        shown = reads.get(ref)
+        if shown is None:
+            serves = (store.get(ref).props.get("purposes") if store.get(ref) else None) or []
+            raise fail(f"intent {intent_id} does not serve the purpose {purpose} (it serves: {', '.join(serves) or 'none'})")
+        explained["explanation"] = [line for line in str(shown.props.get("explanation") or "").splitlines() if line]
+        for item in explained["evidence"]:
+            node = reads.get(parse_ref(item["node"]))
+            if node is None or reads.withheld.get(node.ref):
+                item["caption"] = "(withheld: the purpose may not use this)"
+        if explained.get("subject"):
+            reads.used.add(parse_ref(explained["subject"]))
+    _audit_reads(reads, "khub intents explain")
     if as_json:
         _print_json(explained)
         return
@@ -695,19 +728,38 @@ def intents_definitions(as_json: JsonFlag = False) -> None:
 def chain(
     account: Annotated[str, typer.Argument(help="The account id (or Account:id).")],
     apply: Annotated[bool, typer.Option("--apply", help="Record the inferred roles as HAS_ROLE edges.")] = False,
+    purpose: PurposeOpt = "operations",
     as_json: JsonFlag = False,
 ) -> None:
-    """An account's decision chain: each contact's role, why, and who left."""
+    """An account's decision chain: each contact's role, why, and who left (a contact's name and
+    reasons only where the purpose may use them)."""
     from reasoning.decision_chain import apply_chain, infer_chain
 
     ref = parse_ref(account) if ":" in account else NodeRef("Account", account)
     with connected() as store:
+        reads = _reads(store, purpose)
         if store.get(ref) is None:
             raise fail(f"no node {ref}")
         found = infer_chain(store, ref)
         written = apply_chain(store, found) if apply else None
-    rows = [{"contact": m.name, "role": m.role, "confidence": m.confidence, "basis": m.basis, "why": "; ".join(m.reasons)} for m in found.members]
-    left = [{"contact": m.name, "left": m.until, "role": m.role} for m in found.departed]
+        people = {m.contact: reads.get(m.contact) for m in (*found.members, *found.departed)}
+
+    hidden = {m.name: str(m.contact) for m in (*found.members, *found.departed) if not (people.get(m.contact) or Node("", "", {})).props.get("full_name")}
+
+    def name(member: Any) -> str:
+        return f"{member.contact} (name withheld)" if member.name in hidden else member.name
+
+    def why(member: Any) -> str:
+        if reads.withheld.get(member.contact):
+            return "(withheld: the purpose may not use this person's data)"
+        text = "; ".join(member.reasons)
+        for other, ref in hidden.items():  # reasons name colleagues: not those whose name is withheld
+            text = text.replace(other, ref)
+        return text
+
+    _audit_reads(reads, "khub chain")
+    rows = [{"contact": name(m), "role": m.role, "confidence": m.confidence, "basis": m.basis, "why": why(m)} for m in found.members]
+    left = [{"contact": name(m), "left": m.until, "role": m.role} for m in found.departed]
     if as_json:
         _print_json({"members": rows, "departed": left, "recorded": written.edges_written if written else 0})
         return

@@ -178,8 +178,24 @@ def test_intents_from_the_command_line(khub_env: Path):
     assert code == 0 and len(json.loads(out)) == len(list((Path(DEFAULT_SCHEMA).parent.parent / "intents").glob("*.yaml")))
     code, out = run("chain", "renji-hospital", "--json")
     assert code == 0, out
-    roles = {m["contact"]: m["role"] for m in json.loads(out)["members"]}
+    members = json.loads(out)["members"]
+    roles = {m["contact"]: m["role"] for m in members}
     assert roles["王芳"] == "budget_holder" and roles["李明"] == "technical_evaluator"
+    # operations may use names (legitimate interest), not what people did: the reasons are withheld; sales may read titles and records
+    assert all(m["why"].startswith("(withheld") for m in members)
+    code, out = run("chain", "renji-hospital", "--purpose", "sales", "--json")
+    assert any("财务处处长" in m["why"] for m in json.loads(out)["members"])
+    # intents are shown only to a purpose they serve, and every look is on the audit record
+    code, out = run("intents", "explain", "intent-refund_risk-student-liu-yang", "--purpose", "marketing")
+    assert code == 1 and "does not serve the purpose marketing (it serves: service)" in out
+    code, out = run("intents", "list", "--purpose", "marketing", "--json")
+    assert code == 0 and "intent-refund_risk-student-liu-yang" not in [r["intent"] for r in json.loads(out)]
+    code, out = run("intents", "list", "--purpose", "nope")
+    assert code == 2 and "unknown purpose 'nope'" in out
+    from graph.audit import AuditLog
+
+    logged = [(e["purpose"], e["details"].get("command")) for e in AuditLog.for_data_dir(khub_env / "data").entries() if e["action"] == "read"]
+    assert ("service", "khub intents list") in logged and ("service", "khub intents explain") in logged and ("sales", "khub chain") in logged
 
 
 def test_feedback_then_calibrate(khub_env: Path):
