@@ -30,7 +30,7 @@ from ingest.known_entities import KnownEntities
 from ingest.nlp.extract import Extractor, Mention
 from ingest.outbox import Outbox
 from ingest.parse import ParsedDocument, discover, parse_file
-from ingest.suppression import SuppressionList, identifier_kind
+from ingest.suppression import SuppressionList
 from ontology.errors import BadInput, KhubError
 
 EXTRACTOR_NAME = "khub.ingest/1"
@@ -205,17 +205,7 @@ class IngestPipeline:
 
     def _erased_record(self, record: NodeRecord) -> bool:
         """True when a node a document's facts would write is an erased subject (by id, name or e-mail)."""
-        if not len(self.suppression) or record.label not in SUBJECT_LABELS:
-            return False
-        if self.suppression.node(NodeRef(record.label, record.id)):
-            return True
-        values = {**getattr(record, "defaults", {}), **record.props}
-        return any(
-            self.suppression.contains(identifier_kind(record.label, name), item)
-            for name, value in values.items()
-            for item in (value if isinstance(value, list) else [value])
-            if isinstance(item, str)
-        )
+        return self.suppression.erased(record.label, record.id, {**getattr(record, "defaults", {}), **record.props}) is not None
 
     def _embed_entities(self, nodes: list[NodeRecord], context: dict[NodeRef, tuple[str, str]]) -> None:
         """Give new entity nodes an embedding of their name in the context they were first seen

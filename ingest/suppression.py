@@ -23,9 +23,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from graph.consent import SUBJECT_LABELS
 from graph.redact import IDENTIFYING
 from graph.store import GraphStore, Node, NodeRef
 from ingest.entities import normalise_for_key
@@ -152,6 +154,19 @@ class SuppressionList:
     def node(self, ref: NodeRef) -> bool:
         """True when `ref` is the id of an erased subject."""
         return self.contains(f"{ref.label}:id", ref.id)
+
+    def erased(self, label: str, node_id: str, props: Mapping[str, Any]) -> str | None:
+        """Which identifier of a node about to be written belongs to an erased subject (`id`, or the
+        property's name), None when none does or `label` is not a data subject's type."""
+        if not self._digests or label not in SUBJECT_LABELS:
+            return None
+        if self.node(NodeRef(label, node_id)):
+            return "id"
+        for name, value in props.items():
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, str) and self.contains(identifier_kind(label, name), item):
+                    return name
+        return None
 
     def name(self, label: str, text: str) -> bool:
         """True when `text` is a name of an erased subject of type `label`."""

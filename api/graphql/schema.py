@@ -839,6 +839,12 @@ class Mutation(OntologyMutations, SubjectMutations, ScenarioGovernanceMutations)
         errors = _check_properties(kind, properties, reserved=(NODE_KEY,))
         if errors:
             return UpsertNodeResult(ok=False, node=None, errors=errors, warnings=[])
+        from ingest.suppression import SuppressionList
+
+        erased = await ctx.run(lambda: SuppressionList(store).erased(type, str(id), properties))
+        if erased is not None:  # an erasure is final: nobody recreates the subject by hand either
+            message = f"{type}:{id}: its {erased} belongs to an erased data subject (the suppression list); khub does not recreate it"
+            return UpsertNodeResult(ok=False, node=None, errors=[FieldError(field=erased, message=message)], warnings=[])
         result = await ctx.run(store.upsert, [NodeRecord(type, str(id), dict(properties))])
         if result.rejected:
             return UpsertNodeResult(ok=False, node=None, errors=_rejections(result.rejected), warnings=list(result.warnings))

@@ -64,6 +64,15 @@ def test_a_steward_erases_a_person_through_graphql(api, store) -> None:
     assert figures["medianTurnaroundSeconds"] is not None and figures["medianTurnaroundSeconds"] >= 0
     metrics = api.client.get("/metrics").text
     assert "khub_dsr_requests_completed 1.0" in metrics and "khub_dsr_requests_overdue 0.0" in metrics
+    # a steward cannot bring them back by hand either: not by id, not under another id with their name
+    upsert = "mutation($t: String!, $i: ID!, $p: JSON!) { upsertNode(type: $t, id: $i, properties: $p) { ok errors { field message } } }"
+    again = post(upsert, {"t": "Contact", "i": "li-ming", "p": {"full_name": "Someone"}})["data"]["upsertNode"]
+    assert again["ok"] is False and again["errors"][0]["field"] == "id" and "erased data subject" in again["errors"][0]["message"]
+    renamed = post(upsert, {"t": "Contact", "i": "lm-2", "p": {"full_name": "李明"}})["data"]["upsertNode"]
+    assert renamed["ok"] is False and renamed["errors"][0]["field"] == "full_name"
+    assert store.get(NodeRef("Contact", "li-ming")) is None and store.get(NodeRef("Contact", "lm-2")) is None
+    fresh = post(upsert, {"t": "Contact", "i": "new-person", "p": {"full_name": "New Person"}})["data"]["upsertNode"]
+    assert fresh["ok"] is True  # anyone else: as before
 
 
 def test_dsr_erase_and_requests_from_the_command_line(khub_env: Path) -> None:  # noqa: F811
