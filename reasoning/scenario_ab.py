@@ -7,9 +7,12 @@ an experiment runs, running the scenario runs each arm's version on that arm's s
 (`reasoning.scenario_dispatch`), and every task it creates records the experiment and the arm.
 
 `report` gives, per arm: the subjects assigned (of the scenario's subject type, now), those
-triggered (a task created under the experiment), the trigger rate, and the outcomes: triggered
-subjects who then performed the experiment's `outcome_event` (after their task was created), or,
-with no outcome event, whose task is done. Only one experiment per scenario runs at a time.
+triggered (an `IN_EXPERIMENT` edge to the experiment, written the first time its scenario triggers
+for them under it, whatever its actions: webhooks only, or a task that existed before), the
+trigger rate, and the outcomes: triggered subjects who then performed the experiment's
+`outcome_event` (after they first triggered), or, with no outcome event, whose task created under
+the experiment is done (a task that predates the experiment is not reopened, so its state says
+nothing of the experiment: use an outcome event for such scenarios). Only one experiment per scenario runs at a time.
 """
 
 from __future__ import annotations
@@ -153,27 +156,32 @@ class Experiments:
         experiment = self.get(experiment_id)
         label = ScenarioRegistry(self.store).version(experiment.scenario_id, experiment.version_a).scenario().subject
         assigned = {"A": 0, "B": 0}
-        for subject in subject_ids(self.store, label):
+        everyone = subject_ids(self.store, label)
+        for subject in everyone:
             assigned[arm(experiment.id, NodeRef(label, subject), experiment.share_b)] += 1
+        target = NodeRef("Experiment", experiment.id)
+        first: dict[str, dict[str, Any]] = {"A": {}, "B": {}}  # arm -> subject id -> (first triggered, a task done)
+        for edge in self.store.edges_from([NodeRef(label, s) for s in everyone], "IN_EXPERIMENT") if everyone else []:
+            side = str(edge.props.get("experiment_arm", ""))
+            if edge.dst == target and side in first:
+                first[side][edge.src.id] = {"at": str(edge.props.get("triggered_at") or ""), "done": False}
         tasks = self.store.find("Task", "experiment_id", experiment.id, limit=MAX_TASKS)
         edges = self.store.edges_from([t.ref for t in tasks], "TASK_FOR") if tasks else []
         subject_of = {e.src: e.dst for e in edges if e.dst.label == label}
-        first: dict[str, dict[str, Any]] = {"A": {}, "B": {}}  # arm -> subject id -> (created, done)
         for task in tasks:
             subject = subject_of.get(task.ref)
             side = str(task.props.get("experiment_arm", ""))
             if subject is None or side not in first:
                 continue
             seen = first[side].setdefault(subject.id, {"at": str(task.props.get("created_at", "")), "done": False})
-            seen["at"] = min(seen["at"], str(task.props.get("created_at", ""))) or seen["at"]
             seen["done"] = seen["done"] or task.props.get("task_status") == "done"
         outcomes = {"A": 0, "B": 0}
         if experiment.outcome_event:
             step = Step("PERFORMED_BY", "in", "Event", where=(Condition("event_type", "eq", experiment.outcome_event),))
             pattern = PathPattern(label, (step,), time_property="occurred_at")
-            everyone = [s for side in first.values() for s in side]
+            triggered_ids = [s for side in first.values() for s in side]
             later: dict[str, list[datetime]] = {}
-            for match in self.store.match_pattern(pattern, self.clock(), None, everyone) if everyone else []:
+            for match in self.store.match_pattern(pattern, self.clock(), None, triggered_ids) if triggered_ids else []:
                 if match.at and (when := parse_moment(match.at)) is not None:
                     later.setdefault(match.subject, []).append(when)
             for side, seen in first.items():

@@ -199,6 +199,20 @@ def _send_webhook(
         action["delivery_id"] = result.delivery_id
 
 
+def _exposures(store: GraphStore, hits: Sequence[ScenarioHit], experiment: tuple[str, str], now: datetime) -> list[EdgeRecord]:
+    """The `IN_EXPERIMENT` edges of the subjects triggered under an experiment for the first time
+    (an action of theirs ran or was tried: not all withheld), so its report counts them whatever the actions."""
+    exposed = [h.subject for h in hits if any(not str(a.get("status", "")).startswith("withheld") for a in h.actions)]
+    target = NodeRef("Experiment", experiment[0])
+    already = {e.src for e in store.edges_from(exposed, "IN_EXPERIMENT") if e.dst == target} if exposed else set()
+    props = {"experiment_arm": experiment[1], "triggered_at": now.isoformat(timespec="seconds")}
+    return [
+        EdgeRecord("IN_EXPERIMENT", subject, target, dict(props), source_id=f"experiment:{experiment[0]}", extractor="khub.scenarios/1", valid_from=now)
+        for subject in exposed
+        if subject not in already
+    ]
+
+
 def run(
     store: GraphStore,
     scenario: ScenarioDef,
@@ -243,7 +257,9 @@ def run(
             nodes.append(NodeRecord("Task", task.id, props, defaults={**created, "due_at": due_at}))
             edges.append(EdgeRecord("TASK_FOR", task, hit.subject, source_id=f"scenario:{scenario.id}", extractor="khub.scenarios/1", valid_from=now))
             action.update({"status": "done", "task": task.id})
-    if nodes:
+    if experiment is not None:
+        edges += _exposures(store, hits, experiment, now)
+    if nodes or edges:
         written = store.upsert(nodes, edges)
         refused = {r.item for r in written.rejected}
         for hit in hits:

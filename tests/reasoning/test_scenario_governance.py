@@ -199,6 +199,34 @@ def test_ab_outcome_event_after_the_trigger(store) -> None:
     assert {a["arm"]: a["outcomes"] for a in report["arms"]}[side] == 1
 
 
+def test_ab_counts_subjects_whose_task_predates_the_experiment(store) -> None:
+    """Liu Yang's tasks exist before the experiment (a rerun updates them, never re-marks them):
+    he still counts as triggered in his arm, once, from when he first triggered under it."""
+    load_demo_world(store)
+    reg = register_refund(store)
+    execute(store, "refund_warning", default_features(), demo_as_of())  # before: three tasks, no experiment
+    reg.save(REFUND.replace("refund_share: 0.5}", "refund_share: 0.6}"), "mei", "try 60%")
+    experiments = Experiments(store, clock=lambda: demo_as_of() + timedelta(days=3))
+    started = experiments.start("refund_warning", 1, 2, "chen", share_b=0.5, outcome_event="call")
+    side = arm(started.id, LIU, 0.5)
+    execute(store, "refund_warning", default_features(), demo_as_of() + timedelta(hours=1))
+    execute(store, "refund_warning", default_features(), demo_as_of() + timedelta(hours=2))
+    assert store.find("Task", "experiment_id", started.id, limit=10) == []  # the old tasks keep no experiment
+    arms = {a["arm"]: a for a in experiments.report(started.id)["arms"]}
+    assert arms[side]["triggered"] == 1 and arms["B" if side == "A" else "A"]["triggered"] == 0
+    (edge,) = [e for e in store.edges_from([LIU], "IN_EXPERIMENT") if e.dst == NodeRef("Experiment", started.id)]
+    assert edge.props["experiment_arm"] == side and edge.props["triggered_at"].startswith("2026-12-01T01:00:00")
+    # an outcome event before the first trigger does not count; one after does
+    from graph.store import EdgeRecord
+
+    early = NodeRecord("Event", "ev-liu-call-0", {"event_type": "call", "duration_seconds": 60.0, "occurred_at": demo_as_of().isoformat()})
+    store.upsert([early], [EdgeRecord("PERFORMED_BY", early.ref, LIU, source_id="test")])
+    assert {a["arm"]: a["outcomes"] for a in experiments.report(started.id)["arms"]}[side] == 0
+    late = NodeRecord("Event", "ev-liu-call-1", {"event_type": "call", "duration_seconds": 60.0, "occurred_at": (demo_as_of() + timedelta(days=1)).isoformat()})
+    store.upsert([late], [EdgeRecord("PERFORMED_BY", late.ref, LIU, source_id="test")])
+    assert {a["arm"]: a["outcomes"] for a in experiments.report(started.id)["arms"]}[side] == 1
+
+
 def test_an_event_triggers_the_scenarios_listening_for_it(store) -> None:
     load_demo_world(store)
     fired = on_events(store, [("survey", LIU), ("web_view", LIU)], default_features(), demo_as_of())
