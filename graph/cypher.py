@@ -6,7 +6,7 @@ value is a parameter.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from graph.batch import EdgeShape, NodeShape
 from graph.dialect import Dialect, quote
@@ -17,22 +17,28 @@ HIDDEN_PROPERTY_SUFFIXES = ("__ft",)
 HIDDEN_PROPERTIES = frozenset({"_khub_lock", "ek"})
 
 
-def _union(var: str, prop: str, values: str) -> str:
+def _union(var: str, prop: str, values: str, keep: int | None = None) -> str:
+    """Add the new values to a list property; with `keep`, only its last `keep` values stay (one
+    SET: FalkorDB evaluates a second SET of the same property against the value before the first)."""
     p = f"{var}.{quote(prop)}"
-    return f"SET {p} = CASE WHEN {p} IS NULL THEN {values} ELSE {p} + [x IN {values} WHERE NOT x IN {p}] END"
+    union = f"CASE WHEN {p} IS NULL THEN {values} ELSE {p} + [x IN {values} WHERE NOT x IN {p}] END"
+    if keep is None:
+        return f"SET {p} = {union}"
+    return f"SET {p} = CASE WHEN size({union}) > {int(keep)} THEN ({union})[size({union}) - {int(keep)}..] ELSE {union} END"
 
 
 def _clauses(*parts: str) -> str:
     return "\n".join(p for p in parts if p)
 
 
-def upsert_nodes(d: Dialect, shape: NodeShape) -> str:
-    """UNWIND rows {id, props, lists, vecs} of one shape: merge by id, union the lists."""
+def upsert_nodes(d: Dialect, shape: NodeShape, keep: Mapping[str, int] | None = None) -> str:
+    """UNWIND rows {id, props, lists, vecs} of one shape: merge by id, union the lists (`keep`: the
+    lists whose last N values only stay, from the ontology's `maximum_cardinality`)."""
     lines = [f"UNWIND $rows AS r MERGE (n:{quote(shape.label)} {{{NODE_KEY}: r.id}})", "ON CREATE SET n += r.defaults"]
     if shape.lists:
         lines.append(d.lock("n"))
     lines.append("SET n += r.props")
-    lines += [_union("n", name, f"r.lists.{quote(name)}") for name in shape.lists]
+    lines += [_union("n", name, f"r.lists.{quote(name)}", (keep or {}).get(name)) for name in shape.lists]
     lines += [f"SET n.{quote(name)} = {d.vector_value(f'r.vecs.{quote(name)}')}" for name in shape.vectors]
     if shape.lists:
         lines.append(d.unlock("n"))

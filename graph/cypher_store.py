@@ -170,7 +170,9 @@ class CypherGraphStore:
         prepare_edges(self.ontology, edges, batch)
         result = WriteResult(rejected=list(batch.rejected), warnings=list(batch.warnings))
         for shape, rows in batch.nodes.items():
-            query = cypher.upsert_nodes(self.dialect, shape)
+            props = self.ontology.node_types[shape.label].properties
+            keep = {name: props[name].max_items for name in shape.lists if name in props and props[name].max_items}
+            query = cypher.upsert_nodes(self.dialect, shape, keep)
             for start in range(0, len(rows), WRITE_CHUNK):
                 chunk = rows[start : start + WRITE_CHUNK]
                 try:

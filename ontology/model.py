@@ -66,6 +66,8 @@ class Property:
     aliases: tuple[str, ...] = ()
     deprecated: str | None = None
     description: str = ""
+    #: multivalued: at most this many values are kept, the most recent (LinkML `maximum_cardinality`)
+    max_items: int | None = None
 
     @property
     def is_vector(self) -> bool:
@@ -222,6 +224,7 @@ def _build_property(name: str, slot: dict[str, Any], usage: dict[str, Any], enum
         aliases=_as_tuple(merged.get("aliases")),
         deprecated=merged.get("deprecated"),
         description=merged.get("description") or "",
+        max_items=int(merged["maximum_cardinality"]) if merged.get("maximum_cardinality") else None,
     )
 
 

@@ -33,6 +33,7 @@ SLOT_KEYS = frozenset(
         "deprecated",
         "minimum_value",
         "maximum_value",
+        "maximum_cardinality",
         "any_of",
         "pattern",
         "title",
@@ -148,6 +149,10 @@ def _check_slots(c: _Collector, slots: dict[str, Any], enums: dict[str, Any], cl
             c.add((*where, "annotations"), element, f"has no privacy category (one of {', '.join(allowed)})")
         elif privacy not in allowed:
             c.add((*where, "annotations", "privacy"), element, f"privacy {privacy!r} is not one of {', '.join(allowed)}")
+        if "maximum_cardinality" in slot:
+            cap = slot["maximum_cardinality"]
+            if not isinstance(cap, int) or isinstance(cap, bool) or cap <= 0 or not slot.get("multivalued"):
+                c.add((*where, "maximum_cardinality"), element, "maximum_cardinality is a positive integer on a multivalued slot (the most recent values kept)")
         for flag in ("unique", "indexed", "fulltext"):
             if flag in ann and not isinstance(ann[flag], bool):
                 c.add((*where, "annotations", flag), element, f"{flag} must be true or false")

@@ -78,6 +78,18 @@ def test_list_properties_are_unioned(store):
     assert node.props["name"] == "A"
 
 
+def test_a_capped_list_keeps_its_most_recent_values(store):
+    """`maximum_cardinality` on a multivalued slot (Intent.score_history: 200): the oldest values go."""
+    store.upsert([NodeRecord("Intent", "i", {"score_history": [f"2026-01-01T00:{m:02d}:{s:02d}Z=0.5" for m in range(4) for s in range(60)][:205]})])
+    kept = store.get(NodeRef("Intent", "i")).props["score_history"]
+    assert len(kept) == 200 and kept[0] == "2026-01-01T00:00:05Z=0.5" and kept[-1] == "2026-01-01T00:03:24Z=0.5"
+    store.upsert([NodeRecord("Intent", "i", {"score_history": ["2026-02-01T00:00:00Z=0.9"]})])
+    kept = store.get(NodeRef("Intent", "i")).props["score_history"]
+    assert len(kept) == 200 and kept[0] == "2026-01-01T00:00:06Z=0.5" and kept[-1] == "2026-02-01T00:00:00Z=0.9"
+    store.upsert([NodeRecord("Account", "many", {"alias_names": [f"n{i}" for i in range(300)]})])  # no cap: all stay
+    assert len(store.get(NodeRef("Account", "many")).props["alias_names"]) == 300
+
+
 def test_defaults_are_set_only_when_a_node_is_created(store):
     first = store.upsert([NodeRecord("Account", "a", props={"alias_names": ["ACME Inc."]}, defaults={"name": "ACME Inc."})])
     assert first.rejected == []

@@ -122,6 +122,13 @@ def test_our_reading_agrees_with_linkml_runtime():
             "slot embedding",
             "multivalued float",
         ),
+        (
+            "  score_history: {range: string, multivalued: true, maximum_cardinality: 200,",
+            "  score_history: {range: string, multivalued: false, maximum_cardinality: 200,",
+            "  score_history:",
+            "slot score_history",
+            "maximum_cardinality is a positive integer on a multivalued slot",
+        ),
     ],
 )
 def test_each_error_names_file_line_and_element(tmp_path, old, new, fragment, element, message):
