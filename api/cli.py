@@ -1218,6 +1218,27 @@ def scenario_tick(
         _print_hits(scenario_id, hits, "triggered")
 
 
+@scenario_app.command("retry")
+def scenario_retry(as_json: JsonFlag = False) -> None:
+    """Run again, for their subjects, the scenarios that failed (the dead-letter record, kind scenario)."""
+    from datetime import UTC, datetime
+
+    from ontology.concepts import default_features
+    from reasoning.runtime import build_action_runner
+    from reasoning.scenario_dispatch import retry_failed
+
+    settings = Settings()
+    with connected(settings) as store:
+        fired = retry_failed(store, default_features(), datetime.now(UTC), build_action_runner(store, settings))
+    if as_json:
+        _print_json({sid: [h.summary() for h in hits] for sid, hits in fired.items()})
+        return
+    if not fired:
+        console.print("no scenario failures pending")
+    for scenario_id, hits in fired.items():
+        _print_hits(scenario_id, hits, "triggered on retry")
+
+
 # governance: versions, approval, rollback, locks, diffs, the sandbox, A/B (docs/concepts.md, Governance)
 def _cli_user() -> str:
     import getpass

@@ -10,10 +10,16 @@ who performed events of a scenario's trigger types, it executes that scenario fo
 how `khub worker` runs scenarios as events arrive. `on_intents` is the intent trigger: the
 subjects an intent of a scenario's trigger types fired for (the engine's `on_fired`,
 `reasoning.runtime.build_engine`).
+
+A scenario that fails for some subjects (a store error, a value its expressions cannot compare)
+does not stop the others: `run_safely` logs it and, with an action runner, records each subject in
+the dead-letter record (kind `scenario`, item `scenario:<id>:<Type:id>`), which `retry_failed`
+(`khub scenario retry`) runs again.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
@@ -73,7 +79,8 @@ def on_events(
         chosen += [c.scenario for c in index.candidates(event_type, subject.label) if c.scenario.id in testing]
         for scenario in chosen:
             todo.setdefault(scenario.id, (scenario, set()))[1].add(subject.id)
-    return {sid: execute(store, sid, features, now, sorted(ids), scenario, runner) for sid, (scenario, ids) in sorted(todo.items())}
+    fired = {sid: run_safely(store, sid, features, now, sorted(ids), scenario, runner) for sid, (scenario, ids) in sorted(todo.items())}
+    return {sid: hits for sid, hits in fired.items() if hits}
 
 
 def on_touched(
@@ -104,3 +111,64 @@ def on_intents(
 ) -> dict[str, list[ScenarioHit]]:
     """The intent trigger: `fired` are (intent type, the subject it fired for), evaluated as `on_events` does events."""
     return on_events(store, [(intent_trigger(kind), subject) for kind, subject in fired], features, now, runner)
+
+
+#: The dead-letter kind of a scenario that failed for a subject.
+DEADLETTER_KIND = "scenario"
+
+
+def failure_item(scenario_id: str, subject: NodeRef) -> str:
+    """The dead-letter item of a scenario that failed for a subject."""
+    return f"scenario:{scenario_id}:{subject}"
+
+
+def run_safely(
+    store: GraphStore,
+    scenario_id: str,
+    features: Mapping[str, FeatureDef],
+    now: datetime,
+    subjects: Sequence[str] | None,
+    scenario: ScenarioDef | None = None,
+    runner: ActionRunner | None = None,
+) -> list[ScenarioHit]:
+    """`execute`, never raising: a failure is logged and, with a runner, each subject goes to the
+    dead-letter record (see the module doc); a success clears the subjects' earlier failures."""
+    try:
+        hits = execute(store, scenario_id, features, now, subjects, scenario, runner)
+    except Exception as exc:  # one scenario must not stop the others, nor the worker
+        label = scenario.subject if scenario is not None else "?"
+        logging.getLogger(__name__).warning("scenario %s failed for %s subject(s): %s", scenario_id, len(subjects or []) or "every", exc)
+        if runner is not None:
+            for subject in subjects if subjects is not None else ["*"]:
+                runner.deadletter.record_failure(failure_item(scenario_id, NodeRef(label, subject)), DEADLETTER_KIND, f"scenario {scenario_id}: {exc}")
+        return []
+    if runner is not None and subjects is not None:
+        pending = runner.deadletter.pending()
+        label = scenario.subject if scenario is not None else None
+        for subject in subjects:
+            item = failure_item(scenario_id, NodeRef(label or "?", subject))
+            if item in pending:
+                runner.deadletter.record_success(item)
+    return hits
+
+
+def retry_failed(store: GraphStore, features: Mapping[str, FeatureDef], now: datetime, runner: ActionRunner) -> dict[str, list[ScenarioHit]]:
+    """Run again, for their subjects, the scenarios the dead-letter record holds (`khub scenario retry`)."""
+    todo: dict[str, list[str]] = {}
+    for item, failure in runner.deadletter.pending().items():
+        if failure.kind != DEADLETTER_KIND:
+            continue
+        _, scenario_id, ref = item.split(":", 2)
+        todo.setdefault(scenario_id, []).append(ref.split(":", 1)[1] if ":" in ref else ref)
+    out: dict[str, list[ScenarioHit]] = {}
+    for scenario_id, ids in sorted(todo.items()):
+        try:
+            scenario = find_scenario(store, scenario_id)
+        except Exception as exc:  # retired or unknown now: the failures stay, named
+            logging.getLogger(__name__).warning("scenario %s cannot be retried: %s", scenario_id, exc)
+            continue
+        subjects = None if "*" in ids else sorted(set(ids))
+        if subjects is None:
+            runner.deadletter.record_success(failure_item(scenario_id, NodeRef(scenario.subject, "*")))
+        out[scenario_id] = run_safely(store, scenario_id, features, now, subjects, scenario, runner)
+    return out

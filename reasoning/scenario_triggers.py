@@ -119,14 +119,16 @@ def tick(store: GraphStore, features: Mapping[str, FeatureDef], now: datetime, r
     """Run what time alone triggers (see the module doc): the scheduled scenarios that are due, for
     every subject; then the concept-membership changes of every subject, through the scenarios
     listening for them. Scenario id -> hits."""
-    from reasoning.scenario_dispatch import execute, on_events
+    from reasoning.scenario_dispatch import on_events, run_safely
     from reasoning.scenario_index import ScenarioIndex
 
     index = ScenarioIndex.of(store)
     fired: dict[str, list[ScenarioHit]] = {}
     for scenario in due(store, index.scheduled, now):
-        fired[scenario.id] = execute(store, scenario.id, features, now, None, scenario, runner)
-        record_run(store, scenario.id, now)
+        hits = run_safely(store, scenario.id, features, now, None, scenario, runner)
+        record_run(store, scenario.id, now)  # a failure is in the dead-letter record (every subject: `*`); the schedule goes on
+        if hits:
+            fired[scenario.id] = hits
     watched = concepts_by_id(index.watched, features)
     if watched:
         for scenario_id, hits in on_events(store, track_membership(store, watched, features, now), features, now, runner).items():

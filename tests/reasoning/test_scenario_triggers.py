@@ -154,3 +154,41 @@ def test_a_scheduled_scenario_runs_once_per_period(store) -> None:
     daily = parse_scenario_text("daily.yaml", WEEKLY.replace("every: 7d", "every: 1d"))
     run = sandbox(store, daily, features, start - timedelta(days=10), start)
     assert {str(h.hit.subject): h.event for h in run.hits} == {"Contact:student-liu-yang": "schedule", "Contact:student-he-lin": "schedule"}
+
+
+class BrokenForOneScenario:
+    """The real store, refusing (raising) writes of one scenario's tasks while `broken` is set."""
+
+    def __init__(self, store, scenario_id: str) -> None:
+        self._store, self._scenario_id, self.broken = store, scenario_id, True
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)
+
+    def upsert(self, nodes=(), edges=()):
+        nodes = list(nodes)
+        if self.broken and any(n.label == "Task" and n.props.get("scenario_id") == self._scenario_id for n in nodes):
+            raise RuntimeError("the store went away")
+        return self._store.upsert(nodes, edges)
+
+
+def test_a_failing_scenario_does_not_stop_the_others_and_is_retried(store, tmp_path: Path) -> None:
+    from ingest.deadletter import DeadLetter
+    from reasoning.actions import ActionConfig, ActionRunner
+    from reasoning.demo_world import demo_as_of
+    from reasoning.scenario_dispatch import on_events, retry_failed
+
+    load_demo_world(store)
+    deployed(store, ON_INTENT.replace("id: refund_call_on_intent", "id: refund_call_on_survey").replace("{intents: [refund_risk]}", "{events: [survey]}"))
+    flaky = BrokenForOneScenario(store, "refund_warning")
+    deadletter = DeadLetter(tmp_path / "deadletter.jsonl")
+    runner = ActionRunner(flaky, ActionConfig(ledger_path=None), deadletter)
+    liu = NodeRef("Contact", "student-liu-yang")
+    fired = on_events(flaky, [("survey", liu)], default_features(), demo_as_of(), runner)
+    assert list(fired) == ["refund_call_on_survey"]  # the other scenario ran
+    (failure,) = deadletter.pending().values()
+    assert failure.item == "scenario:refund_warning:Contact:student-liu-yang" and "the store went away" in failure.error
+    flaky.broken = False
+    again = retry_failed(flaky, default_features(), demo_as_of(), runner)
+    assert [h.subject for h in again["refund_warning"]] == [liu] and deadletter.pending() == {}
+    assert len(store.find("Task", "scenario_id", "refund_warning", limit=10)) == 3
