@@ -1129,13 +1129,22 @@ app.add_typer(scenario_app, name="scenario")
 
 @scenario_app.command("validate")
 def scenario_validate(files: Annotated[list[Path] | None, typer.Argument(help="Scenario files; default: the shipped ones.")] = None) -> None:
-    """Check scenario files: every problem with its file, line and element; exit 1 if any."""
+    """Check scenario files: every problem with its file, line and element; without files, also the
+    live versions in the store (one saved before a feature or concept it names was removed does not
+    run); exit 1 if any."""
     from ontology.scenarios import load_scenarios
+    from reasoning.scenario_versions import active_scenarios
 
     try:
         loaded = load_scenarios(files or None)
     except KhubError as exc:
         raise fail(str(exc)) from exc
+    problems: list[str] = []
+    if not files:
+        with connected() as store:
+            active_scenarios(store, problems)
+    if problems:
+        raise fail("\n".join(problems))
     console.print(f"[green]valid[/]: {', '.join(s.id for s in loaded)}", markup=True)
 
 

@@ -23,6 +23,7 @@ shipped file (`ontology/scenarios/`) whose id was never registered, as its file 
 from __future__ import annotations
 
 import difflib
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,7 +31,7 @@ from typing import Any
 
 from graph.store import GraphStore, Node, NodeRecord, NodeRef
 from ontology.concepts import ConceptDef, default_features, load_concepts
-from ontology.errors import BadInput, Conflict, Locked, NotFound, NotPermitted
+from ontology.errors import BadInput, Conflict, Locked, NotFound, NotPermitted, SchemaInvalid
 from ontology.scenarios import SCENARIO_DIR, ScenarioDef, load_scenarios, parse_scenario_text
 from ontology.yamlsource import load_yaml_text
 
@@ -342,12 +343,26 @@ def _lock(node: Node) -> ScenarioLock:
     )
 
 
-def active_scenarios(store: GraphStore) -> list[ScenarioDef]:
-    """What runs: each registered scenario's live version, and the shipped files never registered."""
+def active_scenarios(store: GraphStore, problems: list[str] | None = None) -> list[ScenarioDef]:
+    """What runs: each registered scenario's live version, and the shipped files never registered.
+    A live version that no longer passes the checks (a feature or concept it names was removed
+    since it was saved) does not run: it is logged and, given `problems`, listed there (`khub
+    scenario validate` shows them); the others still run."""
     registry = ScenarioRegistry(store)
     registered = set(registry.registered())
     concepts = {c.id: c for c in load_concepts(features=default_features())}
-    active = [live.scenario(concepts) for sid in sorted(registered) if (live := registry.live(sid)) is not None]
+    active = []
+    for sid in sorted(registered):
+        live = registry.live(sid)
+        if live is None:
+            continue
+        try:
+            active.append(live.scenario(concepts))
+        except SchemaInvalid as exc:
+            message = f"{live.key} is live but does not run: {exc}"
+            logging.getLogger(__name__).warning("%s", message)
+            if problems is not None:
+                problems.append(message)
     shipped = load_scenarios(sorted(SCENARIO_DIR.glob("*.yaml")))
     return sorted(active + [s for s in shipped if s.id not in registered], key=lambda s: s.id)
 

@@ -192,3 +192,23 @@ def test_a_failing_scenario_does_not_stop_the_others_and_is_retried(store, tmp_p
     again = retry_failed(flaky, default_features(), demo_as_of(), runner)
     assert [h.subject for h in again["refund_warning"]] == [liu] and deadletter.pending() == {}
     assert len(store.find("Task", "scenario_id", "refund_warning", limit=10)) == 3
+
+
+def test_a_live_version_that_no_longer_checks_out_is_skipped_not_fatal(store) -> None:
+    """A version saved when a feature existed, live after the feature was removed: it does not run,
+    it is named, and every other scenario still runs (the worker does not stop)."""
+    from graph.store import NodeRecord
+    from reasoning.demo_world import demo_as_of
+    from reasoning.scenario_dispatch import on_events
+    from reasoning.scenario_versions import active_scenarios
+
+    load_demo_world(store)
+    stale = ON_INTENT.replace("id: refund_call_on_intent", "id: stale_one").replace("unconsumed_lessons >= 10", "lessons_left_v0 >= 10")
+    props = {"scenario_id": "stale_one", "version_number": 1, "definition": stale, "author": "ana", "change_comment": "old", "version_status": "live"}
+    store.upsert([NodeRecord("ScenarioVersion", "stale_one@v1", props)])
+    problems: list[str] = []
+    assert "stale_one" not in [s.id for s in active_scenarios(store, problems)]
+    (problem,) = problems
+    assert problem.startswith("stale_one@v1 is live but does not run") and "lessons_left_v0" in problem
+    fired = on_events(store, [("survey", NodeRef("Contact", "student-liu-yang"))], default_features(), demo_as_of())
+    assert list(fired) == ["refund_warning"]
