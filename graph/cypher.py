@@ -167,10 +167,14 @@ def get_node(label: str) -> str:
     return f"MATCH (n:{quote(label)} {{{NODE_KEY}: $id}}) RETURN properties(n) AS props"
 
 
+def _shown(props: Sequence[str] | None, heavy: Sequence[str]) -> str:
+    """A node's returned map: the given properties (and the key), or all but the heavy ones."""
+    return light("n", heavy) if props is None else "{" + ", ".join(f"{quote(p)}: n.{quote(p)}" for p in dict.fromkeys((NODE_KEY, *props))) + "}"
+
+
 def nodes_by_keys(label: str, props: Sequence[str] | None, heavy: Sequence[str]) -> str:
     """Nodes of one label by key, from `$ids`: the given properties (and the key), or all but the heavy ones."""
-    shown = light("n", heavy) if props is None else "{" + ", ".join(f"{quote(p)}: n.{quote(p)}" for p in dict.fromkeys((NODE_KEY, *props))) + "}"
-    return f"UNWIND $ids AS k MATCH (n:{quote(label)} {{{NODE_KEY}: k}}) RETURN {shown} AS props"
+    return f"UNWIND $ids AS k MATCH (n:{quote(label)} {{{NODE_KEY}: k}}) RETURN {_shown(props, heavy)} AS props"
 
 
 def edges_leaving(label: str, edge_type: str, as_of: bool) -> str:
@@ -352,12 +356,12 @@ DELETE_ORPHANS = _clauses(
 )
 
 
-def scan_nodes(label: str, heavy: Sequence[str]) -> str:
-    """One page of a label's nodes in key order (keyset: after `$after`)."""
+def scan_nodes(label: str, heavy: Sequence[str], props: Sequence[str] | None = None) -> str:
+    """One page of a label's nodes in key order (keyset: after `$after`): the given properties (and the key), or all but the heavy ones."""
     return _clauses(
         f"MATCH (n:{quote(label)}) WHERE $after IS NULL OR n.{NODE_KEY} > $after",
         f"WITH n ORDER BY n.{NODE_KEY} LIMIT $limit",
-        f"RETURN {light('n', heavy)} AS props",
+        f"RETURN {_shown(props, heavy)} AS props",
     )
 
 

@@ -252,10 +252,14 @@ class CypherGraphStore:
         result.nodes_deleted = [NodeRef(r["label"], r["key"]) for r in self.conn.run_write(cypher.DELETE_ORPHANS)]
         return result
 
-    def scan_nodes(self, label: str, after: str | None = None, limit: int = 5000) -> list[Node]:
-        """One page of a label's nodes in id order (keyset paging)."""
+    def scan_nodes(self, label: str, after: str | None = None, limit: int = 5000, props: Sequence[str] | None = None) -> list[Node]:
+        """One page of a label's nodes in id order (keyset paging); only `props` (and the key) when given."""
         self._check_label(label)
-        rows = self.conn.run_read(cypher.scan_nodes(label, self._heavy), {"after": after, "limit": int(limit)}, DEFAULT_READ_TIMEOUT)
+        node_type = self.ontology.node_type(label)
+        for prop in props or ():
+            if prop != NODE_KEY and prop not in node_type.properties:
+                raise OntologyViolation(f"unknown property {prop!r} for {label}")
+        rows = self.conn.run_read(cypher.scan_nodes(label, self._heavy, props), {"after": after, "limit": int(limit)}, DEFAULT_READ_TIMEOUT)
         return [self._node(label, r["props"]) for r in rows]
 
     def merged_edges(self, ref: NodeRef, marker: str | None = None) -> list[Edge]:

@@ -305,8 +305,9 @@ class GraphStore(Protocol):
         nodes left without support and without edges are deleted."""
         ...
 
-    def scan_nodes(self, label: str, after: str | None = None, limit: int = 5000) -> list[Node]:
-        """One page of `label`'s nodes in id order, after id `after` (vectors left out)."""
+    def scan_nodes(self, label: str, after: str | None = None, limit: int = 5000, props: Sequence[str] | None = None) -> list[Node]:
+        """One page of `label`'s nodes in id order, after id `after` (vectors left out); only the
+        properties `props` (and the key) when given: `props=()` for ids alone."""
         ...
 
     def merged_edges(self, ref: NodeRef, marker: str | None = None) -> list[Edge]:

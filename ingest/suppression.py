@@ -129,7 +129,7 @@ class SuppressionList:
         found: set[str] = set()
         after: str | None = None
         while True:
-            page = self.store.scan_nodes("Suppression", after=after, limit=5000)
+            page = self.store.scan_nodes("Suppression", after=after, limit=5000, props=())
             found.update(n.id for n in page)
             if len(page) < 5000:
                 break

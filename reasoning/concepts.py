@@ -99,7 +99,7 @@ def subject_ids(store: GraphStore, label: str) -> list[str]:
     ids: list[str] = []
     after: str | None = None
     while True:
-        page = store.scan_nodes(label, after=after, limit=PAGE)
+        page = store.scan_nodes(label, after=after, limit=PAGE, props=())
         ids += [n.id for n in page]
         if len(page) < PAGE:
             return ids

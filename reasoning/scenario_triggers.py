@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from graph.store import EdgeRecord, GraphStore, NodeRecord, NodeRef
-from ontology.concepts import ConceptDef, FeatureDef, load_concepts
+from ontology.concepts import ConceptDef, FeatureDef, default_concepts, default_features, load_concepts
 from ontology.scenarios import ScenarioDef, concept_trigger
 from reasoning.actions import ActionRunner
 from reasoning.concepts import members, parse_moment, subject_ids
@@ -110,9 +110,12 @@ def _membership(label: str, subject_id: str, concept: NodeRef, inside: bool, now
 
 
 def concepts_by_id(ids: Iterable[str], features: Mapping[str, FeatureDef]) -> list[ConceptDef]:
-    """The shipped concepts named by `ids` (those a scenario watches)."""
+    """The shipped concepts named by `ids` (those a scenario watches), with `features` (default: the shipped ones, loaded once)."""
     wanted = set(ids)
-    return [c for c in load_concepts(features=features) if c.id in wanted] if wanted else []
+    if not wanted:
+        return []
+    catalogue = default_concepts() if features is default_features() else {c.id: c for c in load_concepts(features=features)}
+    return [c for cid, c in sorted(catalogue.items()) if cid in wanted]
 
 
 def tick(store: GraphStore, features: Mapping[str, FeatureDef], now: datetime, runner: ActionRunner | None = None) -> dict[str, list[ScenarioHit]]:

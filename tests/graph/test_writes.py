@@ -255,3 +255,12 @@ def test_two_concurrent_writers_lose_no_update(store, store_factory):
     for i in range(40):
         assert sorted(store.get(NodeRef("Account", f"both-{i}")).props["alias_names"]) == ["w0", "w1"]
     assert store.stats().nodes == {"Account": 1 + 80 + 40}
+
+
+def test_scan_nodes_can_return_only_some_properties(store):
+    store.upsert([NodeRecord("Account", f"a{i}", {"name": f"A{i}", "domain": f"a{i}.example"}) for i in range(3)])
+    assert [n.props for n in store.scan_nodes("Account", props=())] == [{"id": "a0"}, {"id": "a1"}, {"id": "a2"}]
+    assert [n.props for n in store.scan_nodes("Account", after="a0", props=["name"])] == [{"id": "a1", "name": "A1"}, {"id": "a2", "name": "A2"}]
+    assert store.scan_nodes("Account", limit=1)[0].props["domain"] == "a0.example"
+    with pytest.raises(Exception, match="unknown property 'nope' for Account"):
+        store.scan_nodes("Account", props=["nope"])
