@@ -45,7 +45,7 @@ class CompiledScenario:
 class _Cached:
     fingerprint: tuple[Any, ...]
     index: ScenarioIndex
-    generation: tuple[int, int]
+    generation: tuple[int, str | None]
     checked: float
 
 
@@ -92,7 +92,8 @@ class ScenarioIndex:
         a change made in this process, within `max_age` seconds after one made in another (the
         registry's fingerprint is read again at most that often)."""
         cached = _CACHE.get(id(store))
-        generation = (registry_generation(), store.stats().nodes.get("ScenarioVersion", 0))  # a cleared store has other counts
+        first = store.scan_nodes("ScenarioVersion", limit=1, props=())  # a cleared store has no first version: one cheap read
+        generation = (registry_generation(), first[0].id if first else None)
         if cached is not None and cached.generation == generation and time.monotonic() - cached.checked < max_age:
             return cached.index
         fingerprint = _fingerprint(store)
