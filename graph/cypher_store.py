@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 from graph import cypher
 from graph.batch import PreparedBatch, edge_key, prepare_edges, prepare_nodes
 from graph.dialect import Dialect
-from graph.patterns import compile_pattern, compile_patterns, compile_touched, pattern_query_params
+from graph.patterns import SUMMARY_COLUMNS, Summary, compile_pattern, compile_patterns, compile_touched, pattern_query_params
 from graph.store import (
     DeleteResult,
     Edge,
@@ -337,6 +337,19 @@ class CypherGraphStore:
         query, params = compile_patterns(parts, self.ontology, now, subjects is not None)
         for r in self.conn.run_read(query, {**params, **pattern_query_params(subjects)}, DEFAULT_READ_TIMEOUT):
             out[int(r["part"])].append(PatternMatch(r["subject"], NodeRef(r["label"], r["evidence"]), r["at"], str(r["caption"]), dict(r["props"] or {})))
+        return out
+
+    def pattern_summaries(
+        self, parts: Sequence[tuple[PathPattern, datetime | None, str | None]], now: datetime, subjects: Sequence[str] | None = None
+    ) -> list[dict[str, dict[str, Any]]]:
+        """Per pattern, subject id -> its summary row, in one query (`graph.patterns.compile_patterns` with summaries)."""
+        out: list[dict[str, dict[str, Any]]] = [{} for _ in parts]
+        if not parts:
+            return out
+        summaries = [Summary(prop) for _, _, prop in parts]
+        query, params = compile_patterns([(p, since) for p, since, _ in parts], self.ontology, now, subjects is not None, summaries)
+        for r in self.conn.run_read(query, {**params, **pattern_query_params(subjects)}, DEFAULT_READ_TIMEOUT):
+            out[int(r["part"])][str(r["subject"])] = {k: r[k] for k in SUMMARY_COLUMNS if k != "subject"}
         return out
 
     def subjects_touched(self, pattern: PathPattern, label: str, ids: Sequence[str], positions: Collection[int] | None = None) -> list[str]:

@@ -12,6 +12,7 @@ Condition values are parameters, normalised like stored values (dates, datetimes
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -78,13 +79,20 @@ def _condition(var: str, cond: Condition, props: dict[str, Property], now: datet
 
 
 def compile_pattern(
-    pattern: PathPattern, ontology: Ontology, now: datetime, since: datetime | None, with_subjects: bool, part: int | None = None
+    pattern: PathPattern,
+    ontology: Ontology,
+    now: datetime,
+    since: datetime | None,
+    with_subjects: bool,
+    part: int | None = None,
+    summary: Summary | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The Cypher and parameters finding (subject, evidence) pairs of `pattern`.
 
     With `with_subjects` the query starts from the subject ids in `$subjects`; otherwise from
     every node of the subject's label. Rows: subject, label, evidence, at, caption, props (and,
     with `part`, a column `part` holding it, its parameters named apart: see `compile_patterns`).
+    With `summary`, one row per subject instead, aggregated in the store (`SUMMARY_COLUMNS`).
     """
     params = _Params("p" if part is None else f"q{part}_")
     conds: list[str] = []
@@ -134,21 +142,53 @@ def compile_pattern(
         kept = [v for v in kept if any(f"n{k}" == v for k, _ in exclusions[j + 1 :])]
         lines.append(f"WITH {', '.join(['s', 'e', 'at', *kept])}, count(u{j}_{len(sub)}) AS c{j} WHERE c{j} = 0")
     tag = "" if part is None else f", {part} AS part"
+    if summary is not None:
+        lines += _summary(summary, evidence_props, tag)
+        return "\n".join(lines), params.values
     lines.append(
         f"RETURN s.{NODE_KEY} AS subject, labels(e)[0] AS label, e.{NODE_KEY} AS evidence, max(at) AS at, {caption} AS caption, {{{extra}}} AS props{tag}"
     )
     return "\n".join(lines), params.values
 
 
+@dataclass(frozen=True)
+class Summary:
+    """What to aggregate per subject in the store: the evidence's numeric property `prop` (or none)."""
+
+    prop: str | None = None
+
+
+#: The columns of a summary row: the subject, how many pieces of evidence, the latest time, and
+#: over `prop`: its sum, how many values, min, max, and the value of the latest evidence that has one.
+SUMMARY_COLUMNS = ("subject", "n", "at", "total", "values", "lo", "hi", "latest")
+
+
+def _summary(summary: Summary, evidence_props: dict[str, Property], tag: str) -> list[str]:
+    """The closing lines of a summary query (one row per subject, `SUMMARY_COLUMNS`)."""
+    # one row per piece of evidence, latest first (undated last: Neo4j sorts nulls first when descending); collect keeps the order
+    head = ["WITH s, e, max(at) AS at ORDER BY coalesce(at, '') DESC"]
+    if summary.prop is None or summary.prop not in evidence_props:
+        values = "null AS total, 0 AS values, null AS lo, null AS hi, null AS latest"
+    else:
+        v = f"e.{quote(summary.prop)}"
+        values = f"sum({v}) AS total, count({v}) AS values, min({v}) AS lo, max({v}) AS hi, head(collect({v})) AS latest"
+    return [*head, f"RETURN s.{NODE_KEY} AS subject, count(e) AS n, max(at) AS at, {values}{tag}"]
+
+
 def compile_patterns(
-    parts: Sequence[tuple[PathPattern, datetime | None]], ontology: Ontology, now: datetime, with_subjects: bool
+    parts: Sequence[tuple[PathPattern, datetime | None]],
+    ontology: Ontology,
+    now: datetime,
+    with_subjects: bool,
+    summaries: Sequence[Summary] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Several patterns (each with its `since`) as one query: their `compile_pattern` queries joined
     by UNION ALL, each row tagged with the position of its pattern in `part`. One round trip
-    instead of one per pattern (a subject's features, read when an event arrives)."""
+    instead of one per pattern (a subject's features, read when an event arrives). With
+    `summaries` (one per pattern), summary rows (`SUMMARY_COLUMNS`)."""
     queries, params = [], {}
     for i, (pattern, since) in enumerate(parts):
-        query, values = compile_pattern(pattern, ontology, now, since, with_subjects, part=i)
+        query, values = compile_pattern(pattern, ontology, now, since, with_subjects, part=i, summary=summaries[i] if summaries is not None else None)
         queries.append(query)
         params.update(values)
     return "\nUNION ALL\n".join(queries), params

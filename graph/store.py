@@ -345,6 +345,15 @@ class GraphStore(Protocol):
         in one round trip; one list per pattern, in order."""
         ...
 
+    def pattern_summaries(
+        self, parts: Sequence[tuple[PathPattern, datetime | None, str | None]], now: datetime, subjects: Sequence[str] | None = None
+    ) -> list[dict[str, dict[str, Any]]]:
+        """For each (pattern, since, numeric property or None), in one round trip: subject id -> what
+        `match_patterns` would find, aggregated in the store (`graph.patterns.SUMMARY_COLUMNS`: n,
+        the latest time `at`, and over the property: total, values, lo, hi, latest). Only subjects
+        with something found appear. What features and concepts read."""
+        ...
+
     def subjects_touched(self, pattern: PathPattern, label: str, ids: Sequence[str], positions: Collection[int] | None = None) -> list[str]:
         """The subject ids whose `pattern` passes through a node of `label` with one of `ids`
         (the nodes a write touched), at any position of the path or only at `positions`: the

@@ -82,15 +82,49 @@ def feature_matches(
     return out
 
 
+def summarised(feature: FeatureDef, row: Mapping[str, Any] | None, now: datetime) -> float | None:
+    """One subject's value of `feature` from its summary row (`GraphStore.pattern_summaries`): what
+    `aggregate` computes from the matches, aggregated in the store instead."""
+    if not row or not row.get("n"):
+        return feature.empty_value
+    if feature.aggregate == "count":
+        return row["n"] * feature.scale
+    if feature.aggregate == "days_since_last":
+        last = parse_moment(row.get("at"))
+        return round((now - last).total_seconds() / 86400, 3) * feature.scale if last is not None else feature.empty_value
+    if not row.get("values"):
+        return feature.empty_value
+    if feature.aggregate == "avg":
+        return float(row["total"]) / row["values"] * feature.scale
+    value = {"sum": row["total"], "min": row["lo"], "max": row["hi"], "last": row["latest"]}[feature.aggregate]
+    return float(value) * feature.scale if isinstance(value, (int, float)) else feature.empty_value
+
+
+#: From this many subjects on (or for every subject), features are aggregated in the store: for
+#: one subject (an event arriving) the rows are fewer than the aggregation costs (docs/benchmarks.md).
+SUMMARISE_FROM = 32
+
+
 def feature_values(
-    store: GraphStore, features: Iterable[FeatureDef], now: datetime, subjects: Sequence[str] | None = None
+    store: GraphStore, features: Iterable[FeatureDef], now: datetime, subjects: Sequence[str] | None = None, in_store: bool | None = None
 ) -> dict[str, dict[str, float | None]]:
-    """Subject id -> feature name -> value, for the subjects given (None: every subject some path reaches)."""
-    out: dict[str, dict[str, float | None]] = {s: {} for s in subjects or ()}
+    """Subject id -> feature name -> value, for the subjects given (None: every subject some path
+    reaches), in one round trip: aggregated in the store (`GraphStore.pattern_summaries`) for many
+    subjects, from the matches (`aggregate`) for a few; `in_store` forces one or the other (the
+    same values: a test checks it)."""
     features = list(features)
-    for feature, found in zip(features, feature_matches(store, features, now, subjects), strict=True):
-        for subject in set(found) | set(out):
-            out.setdefault(subject, {})[feature.name] = aggregate(feature, found.get(subject, []), now)
+    if in_store is None:
+        in_store = subjects is None or len(subjects) >= SUMMARISE_FROM
+    out: dict[str, dict[str, float | None]] = {s: {} for s in subjects or ()}
+    if not in_store:
+        for feature, found in zip(features, feature_matches(store, features, now, subjects), strict=True):
+            for subject in set(found) | set(out):
+                out.setdefault(subject, {})[feature.name] = aggregate(feature, found.get(subject, []), now)
+        return out
+    parts = [(f.pattern, now - timedelta(days=f.window_days) if f.window_days else None, f.prop) for f in features]
+    for feature, rows in zip(features, store.pattern_summaries(parts, now, subjects), strict=True):
+        for subject in set(rows) | set(out):
+            out.setdefault(subject, {})[feature.name] = summarised(feature, rows.get(subject), now)
     return out
 
 

@@ -126,3 +126,31 @@ def test_a_concept_signal_must_name_a_concept_about_the_intent_subject(tmp_path:
     bad.write_text(CONCEPT_INTENT.replace("subject: Contact", "subject: Account"), encoding="utf-8")
     with pytest.raises(SchemaInvalid, match="concept 'refund_risk_student' is about a Contact, this intent about a Account"):
         load_intents([bad])
+
+
+def test_features_aggregated_in_the_store_equal_those_aggregated_from_the_matches(store) -> None:
+    """`feature_values` reads summaries aggregated in the store; every shipped feature, for every
+    subject, over several moments, equals `aggregate` over what `match_patterns` returns."""
+    from datetime import timedelta
+
+    from reasoning.concepts import aggregate, feature_matches, subject_ids
+
+    load_demo_world(store)
+    features = list(default_features().values())
+    for label in ("Contact", "Account", "Device"):
+        mine = [f for f in features if f.subject == label]
+        ids = subject_ids(store, label)
+        for now in (demo_as_of() - timedelta(days=40), demo_as_of() - timedelta(days=3), demo_as_of(), demo_as_of() + timedelta(days=20)):
+            summed = feature_values(store, mine, now, ids, in_store=True)
+            found = feature_matches(store, mine, now, ids)
+            for feature, per in zip(mine, found, strict=True):
+                for subject in ids:
+                    expected = aggregate(feature, per.get(subject, []), now)
+                    got = summed[subject][feature.name]
+                    assert got == pytest.approx(expected) if expected is not None else got is None, (feature.name, subject, now, got, expected)
+    # no subject list: the subjects some path reaches, with the values of the features that reach them
+    contact_features = [f for f in features if f.subject == "Contact"]
+    reached = feature_values(store, contact_features, demo_as_of())
+    assert reached == feature_values(store, contact_features, demo_as_of(), in_store=False)
+    given = feature_values(store, contact_features, demo_as_of(), sorted(reached), in_store=True)
+    assert reached and all(given[s][name] == value for s, values in reached.items() for name, value in values.items())
