@@ -107,15 +107,14 @@ def subject_decisions(
     """The decisions for `purpose` on the subjects among `refs` (other labels are left out): one
     query per label for their consents, none when the purpose's defaults decide every category
     of the label whatever a person said. `categories_of(label)`: the categories to decide on."""
-    wanted: dict[str, list[str]] = {}
+    wanted: dict[str, dict[str, None]] = {}  # label -> ids, deduplicated in order
     for ref in refs:
         if ref.label in SUBJECT_LABELS and ref.label in store.ontology.node_types:
-            wanted.setdefault(ref.label, [])
-            if ref.id not in wanted[ref.label]:
-                wanted[ref.label].append(ref.id)
+            wanted.setdefault(ref.label, {})[ref.id] = None
     default = purpose.default_basis()
     out: dict[NodeRef, Decision] = {}
-    for label, ids in wanted.items():
+    for label, unique in wanted.items():
+        ids = list(unique)
         categories = set(categories_of(label)) | set(purpose.requires)
         records: dict[str, list[ConsentRecord]] = {}
         if any(default.get(c) in (None, *OBJECTABLE_BASES) for c in categories):

@@ -96,12 +96,13 @@ def on_touched(
     if events:
         kinds = {ref: str(node.props.get("event_type", "")) for ref, node in store.get_many(events, props=["event_type"]).items()}
         pairs = [(kinds.get(edge.src, ""), edge.dst) for edge in store.edges_from(events, "PERFORMED_BY")]
-    watched = concepts_by_id(ScenarioIndex.of(store).watched, features)
+    index = ScenarioIndex.of(store)
+    watched = concepts_by_id(index.watched, features)
     if watched:
         subjects: dict[str, list[str]] = {}
         for ref in dict.fromkeys([p[1] for p in pairs] + [r for r in refs if r.label in SUBJECT_LABELS]):
             subjects.setdefault(ref.label, []).append(ref.id)
-        pairs += track_membership(store, watched, features, now, subjects)
+        pairs += track_membership(store, watched, features, now, subjects, index.watch_purposes)
     pairs = [p for p in pairs if p[0]]
     return on_events(store, pairs, features, now, runner) if pairs else {}
 

@@ -72,10 +72,15 @@ class ScenarioIndex:
         #: The scenarios with a schedule, and the concepts some scenario watches for entries or exits.
         self.scheduled: list[ScenarioDef] = []
         self.watched: list[str] = []
+        #: concept id -> the purposes of the scenarios watching it (theirs and their actions')
+        self.watch_purposes: dict[str, set[str]] = {}
         for scenario in scenarios:
             if scenario.every_seconds:
                 self.scheduled.append(scenario)
-            self.watched = sorted({*self.watched, *scenario.trigger_enters, *scenario.trigger_leaves})
+            for concept_id in (*scenario.trigger_enters, *scenario.trigger_leaves):
+                purposes = {scenario.purpose, *(a.purpose for a in scenario.actions if a.purpose)}
+                self.watch_purposes.setdefault(concept_id, set()).update(purposes)
+            self.watched = sorted(self.watch_purposes)
             compiled = CompiledScenario(
                 scenario,
                 frozenset(expression_names(scenario.when)),

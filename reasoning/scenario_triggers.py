@@ -22,8 +22,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
+from graph.consent import subject_decisions, withholds
 from graph.store import EdgeRecord, GraphStore, NodeRecord, NodeRef
 from ontology.concepts import ConceptDef, FeatureDef, default_concepts, default_features, load_concepts
+from ontology.model import PrivacyCategory
+from ontology.purposes import Purpose, default_purposes
 from ontology.scenarios import ScenarioDef, concept_trigger
 from reasoning.actions import ActionRunner
 from reasoning.concepts import members, parse_moment, subject_ids
@@ -32,6 +35,7 @@ from reasoning.scenarios import ScenarioHit
 SCHEDULE_LABEL = "ScenarioSchedule"
 CONCEPT_LABEL = "Concept"
 IN_CONCEPT = "IN_CONCEPT"
+BEHAVIOURAL = PrivacyCategory.BEHAVIOURAL.value
 EXTRACTOR = "khub.scenario_triggers/1"
 
 
@@ -60,21 +64,40 @@ def watched_concepts(scenarios: Iterable[ScenarioDef]) -> list[str]:
     return sorted({c for s in scenarios for c in (*s.trigger_enters, *s.trigger_leaves)})
 
 
+def permitted(store: GraphStore, label: str, ids: Sequence[str], purposes: Iterable[str], now: datetime) -> list[str]:
+    """The subjects among `ids` whose behavioural data at least one of `purposes` may use (their
+    consent or the purpose's legal basis, `graph.consent`): the only ones whose concept
+    membership khub may evaluate and keep for those purposes."""
+    catalogue = default_purposes()
+    refs = [NodeRef(label, i) for i in ids]
+    allowed: set[str] = set()
+    for name in sorted(set(purposes)):
+        spec = catalogue.purposes.get(name) or Purpose(name, "", "")
+        decided = subject_decisions(store, spec, refs, now.isoformat(timespec="seconds"), lambda _label: {BEHAVIOURAL})
+        allowed |= {ref.id for ref, decision in decided.items() if not withholds(ref, decision, BEHAVIOURAL)}
+    return [i for i in ids if i in allowed]
+
+
 def track_membership(
     store: GraphStore,
     concepts: Sequence[ConceptDef],
     features: Mapping[str, FeatureDef],
     now: datetime,
     subjects: Mapping[str, Sequence[str]] | None = None,
+    purposes: Mapping[str, Iterable[str]] | None = None,
 ) -> list[tuple[str, NodeRef]]:
     """Evaluate `concepts` for `subjects` (ids per subject type; None: every subject) and record
     the membership; the changes as (trigger key, subject): `concept:enter:<id>` or
     `concept:leave:<id>`. A concept evaluated for the first time records its baseline and
-    reports no change (see the module doc)."""
+    reports no change (see the module doc). With `purposes` (concept id -> the purposes of the
+    scenarios watching it), only subjects one of them may use are evaluated (`permitted`): a
+    person who refused has no membership computed or kept for it."""
     changes: list[tuple[str, NodeRef]] = []
     tracked = store.get_many([NodeRef(CONCEPT_LABEL, c.id) for c in concepts], ["name"])
     for concept in concepts:
         ids = list(subjects.get(concept.subject, [])) if subjects is not None else subject_ids(store, concept.subject)
+        if ids and purposes is not None:
+            ids = permitted(store, concept.subject, ids, purposes.get(concept.id, ()), now)
         if not ids:
             continue
         concept_ref = NodeRef(CONCEPT_LABEL, concept.id)
@@ -134,6 +157,7 @@ def tick(store: GraphStore, features: Mapping[str, FeatureDef], now: datetime, r
             fired[scenario.id] = hits
     watched = concepts_by_id(index.watched, features)
     if watched:
-        for scenario_id, hits in on_events(store, track_membership(store, watched, features, now), features, now, runner).items():
+        changes = track_membership(store, watched, features, now, None, index.watch_purposes)
+        for scenario_id, hits in on_events(store, changes, features, now, runner).items():
             fired.setdefault(scenario_id, []).extend(hits)
     return fired

@@ -212,3 +212,24 @@ def test_a_live_version_that_no_longer_checks_out_is_skipped_not_fatal(store) ->
     assert problem.startswith("stale_one@v1 is live but does not run") and "lessons_left_v0" in problem
     fired = on_events(store, [("survey", NodeRef("Contact", "student-liu-yang"))], default_features(), demo_as_of())
     assert list(fired) == ["refund_warning"]
+
+
+def test_membership_is_kept_only_for_subjects_the_watching_purposes_may_use(store, tmp_path: Path) -> None:
+    """A marketing scenario watching a concept: only He Lin, who consented to marketing, has her
+    membership evaluated and kept; Liu Yang, who did not, has none, and nothing fires for him."""
+    from graph.audit import AuditLog
+    from ontology.purposes import default_purposes
+    from reasoning.consent_ledger import record_decision
+    from reasoning.demo_world import demo_as_of
+    from reasoning.scenario_triggers import tick
+
+    load_demo_world(store)
+    he_lin, liu = NodeRef("Contact", "student-he-lin"), NodeRef("Contact", "student-liu-yang")
+    record_decision(store, AuditLog.for_data_dir(tmp_path), default_purposes(), he_lin, "marketing", "granted", "test", clock=demo_as_of)
+    deployed(store, ENTERS.replace("id: refund_risk_entered", "id: refund_offer_marketing") + "purpose: marketing\n")
+    features, start = default_features(), demo_as_of()
+    assert tick(store, features, start) == {}
+    assert store.edges_from([liu], "IN_CONCEPT") == []  # in the concept, but marketing may not use his behaviour: not evaluated
+    fired = tick(store, features, start + timedelta(days=20))
+    assert [str(h.subject) for h in fired["refund_offer_marketing"]] == [str(he_lin)]
+    assert store.edges_from([liu], "IN_CONCEPT") == [] and [e.props["in_concept"] for e in store.edges_from([he_lin], "IN_CONCEPT")] == [True]
