@@ -9,14 +9,13 @@ hold, then their tables; `needed(event_type, label)` names the features to read 
 over the candidates, so one read per feature serves them all (`evaluate_event` does both).
 
 `ScenarioIndex.of(store)` rebuilds the index only when the registry changed (a fingerprint of the
-versions' ids, statuses and texts, and of the shipped files, read again at most every few seconds;
+versions' ids and statuses, and of the shipped files, read again at most every few seconds;
 a change made in this process is seen at once), so a long-running worker pays the parsing once, not
 per event.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -174,11 +173,13 @@ def evaluate_event(
 
 
 def _fingerprint(store: GraphStore) -> tuple[Any, ...]:
-    versions: list[tuple[str, str, str]] = []
+    """The registry's state: each version's id and status (a saved version's text never changes:
+    a change is a new version), and the shipped files' names and times."""
+    versions: list[tuple[str, str]] = []
     after: str | None = None
     while True:
-        page = store.scan_nodes("ScenarioVersion", after=after, limit=5000)
-        versions += [(n.id, str(n.props.get("version_status")), hashlib.sha256(str(n.props.get("definition")).encode()).hexdigest()) for n in page]
+        page = store.scan_nodes("ScenarioVersion", after=after, limit=5000, props=("version_status",))
+        versions += [(n.id, str(n.props.get("version_status"))) for n in page]
         if len(page) < 5000:
             break
         after = page[-1].id
