@@ -215,7 +215,7 @@ class EventImporter:
         suppression = self.suppression if len(self.suppression) else None
         if suppression is not None:  # erased people stay erased: their e-mail addresses are masked in the event's text
             for name, value in props.items():
-                spans = suppression.email_spans(value) if isinstance(value, str) else []
+                spans = suppression.text_spans(value) if isinstance(value, str) else []
                 if spans:
                     props[name] = mask(value, spans)
         node = NodeRecord("Event", event_id, props)

@@ -246,7 +246,7 @@ class IngestPipeline:
             hidden = {i for i, m in enumerate(extraction.mentions) if self._erased_mention(m)}
             text = chunk.text
             if hidden or len(self.suppression):  # erased people stay erased: their mentions and e-mails are masked
-                text = mask(text, [(m.start, m.end) for i, m in enumerate(extraction.mentions) if i in hidden] + self.suppression.email_spans(text))
+                text = mask(text, [(m.start, m.end) for i, m in enumerate(extraction.mentions) if i in hidden] + self.suppression.text_spans(text))
             texts.append(text)
             nodes.append(NodeRecord("Chunk", chunk_ref.id, {"text": text, "position": chunk.position, "page": chunk.page, "language": extraction.language}))
             edges.append(EdgeRecord("HAS_CHUNK", doc_ref, chunk_ref, source_id=doc_id, extractor=EXTRACTOR_NAME))

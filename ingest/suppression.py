@@ -39,6 +39,8 @@ SECRET_NAME = "erasure"
 #: Properties that are names (normalised as entity resolution normalises them).
 NAME_PROPERTIES = frozenset({"name", "full_name", "legal_name", "alias_names"})
 EMAIL_IN_TEXT = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
+#: A phone number as people write it in text: digits with spaces, dashes, dots or brackets between.
+PHONE_IN_TEXT = re.compile(r"(?<![\w+])\+?\(?\d[\d\s().\-]{5,}\d(?!\w)")
 PHONE_DIGITS = 9
 
 
@@ -98,6 +100,14 @@ def identifiers(ontology: Ontology, node: Node) -> list[Identifier]:
             if isinstance(item, str) and item.strip():
                 add(identifier_kind(node.label, name), item)
     return list(out.values())
+
+
+def contact_spans(text: str, emails: set[str], phones: set[str]) -> list[tuple[int, int]]:
+    """Spans of the given e-mail addresses and phone numbers (normalised as `normalise_identifier`
+    does) in `text`, however they are written there: what an erasure masks before the subject's
+    identifiers are on the suppression list."""
+    spans = [m.span() for m in EMAIL_IN_TEXT.finditer(text) if emails and normalise_identifier("email", m.group()) in emails]
+    return spans + [m.span() for m in PHONE_IN_TEXT.finditer(text) if phones and normalise_identifier("phone", m.group()) in phones]
 
 
 def digest(secret: str, kind: str, normalised: str) -> str:
@@ -177,6 +187,17 @@ class SuppressionList:
         if not self._digests or "@" not in text:
             return []
         return [m.span() for m in EMAIL_IN_TEXT.finditer(text) if self.contains("email", m.group())]
+
+    def phone_spans(self, text: str) -> list[tuple[int, int]]:
+        """Spans of suppressed phone numbers in `text`, however written (`020-7946-0018` for a
+        stored `+44 20 7946 0018`: compared by their last nine digits)."""
+        if not self._digests:
+            return []
+        return [m.span() for m in PHONE_IN_TEXT.finditer(text) if self.contains("phone", m.group())]
+
+    def text_spans(self, text: str) -> list[tuple[int, int]]:
+        """Spans of an erased subject's e-mail addresses and phone numbers in free text."""
+        return self.email_spans(text) + self.phone_spans(text)
 
     def subject_digest(self, ref: NodeRef) -> str:
         """The keyed digest of a subject's Type:id, as tombstones and requests record it."""

@@ -35,7 +35,7 @@ from graph.redact import mask, occurrences
 from graph.store import GraphStore, Node, NodeRecord, NodeRef
 from ingest.embed import Embedder, forget_cached
 from ingest.outbox import Outbox
-from ingest.suppression import SuppressionList, identifiers
+from ingest.suppression import SuppressionList, contact_spans, identifiers
 from ontology.errors import BadInput, NotFound
 
 #: How many of each kind one erasure handles at most in one pass (a subject with more is erased in several passes).
@@ -142,7 +142,8 @@ class Eraser:
             report.count_deleted(self.store.delete(doomed).nodes_deleted)
 
         # 3. texts that name them: masked, embeddings recomputed, full-text copies rebuilt
-        self._mask_texts(texts, set(chunks) | set(shared_events), report)
+        contacts = {kind: {i.normalised for i in ids if i.kind == kind} for kind in ("email", "phone")}
+        self._mask_texts(texts, set(chunks) | set(shared_events), report, contacts)
         report.events_unlinked = len(shared_events)  # their PERFORMED_BY edges go with the subject
 
         # 4. the subject, with what cascades from it (consents)
@@ -150,9 +151,9 @@ class Eraser:
 
         # 5. and 6. tombstone and suppression list
         suppressions = [
-            NodeRecord("Suppression", self.suppression.digest_of(i.kind, i.normalised) or "", {"identifier_kind": i.kind, "erased_at": now})
+            NodeRecord("Suppression", self.suppression.digest_of(i.kind, i.value) or "", {"identifier_kind": i.kind, "erased_at": now})
             for i in ids
-            if self.suppression.digest_of(i.kind, i.normalised)
+            if self.suppression.digest_of(i.kind, i.value)
         ]
         report.identifiers_suppressed = len(suppressions)
         summary = report.summary()
@@ -180,7 +181,7 @@ class Eraser:
         found = self.store.find("Tombstone", "subject_digest", self.suppression.subject_digest(ref), limit=1)
         return found[0] if found else None
 
-    def _mask_texts(self, texts: list[str], known: set[NodeRef], report: ErasureReport) -> None:
+    def _mask_texts(self, texts: list[str], known: set[NodeRef], report: ErasureReport, contacts: dict[str, set[str]] | None = None) -> None:
         """Mask every occurrence of the subject's identifiers in full-text properties of any node:
         the nodes in `known` (passages that mention them, shared events) and what the full-text index
         finds. Other people and organisations are left alone: a namesake's name is theirs."""
@@ -205,7 +206,7 @@ class Eraser:
                 value = node.props.get(name)
                 if not isinstance(value, str):
                     continue
-                spans = occurrences(value, texts) + self.suppression.email_spans(value)
+                spans = occurrences(value, texts) + contact_spans(value, (contacts or {}).get("email", set()), (contacts or {}).get("phone", set()))
                 if spans:
                     updates[name] = mask(value, spans)
             if not updates:
