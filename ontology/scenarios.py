@@ -52,6 +52,10 @@ from ontology.purposes import default_purposes
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 HIT_POLICIES = ("first", "unique", "collect")
+#: The longest scenario text, the most rows and inputs of a decision table (its checks compare rows pairwise).
+MAX_TEXT = 256_000
+MAX_RULES = 1_000
+MAX_INPUTS = 20
 #: What a trigger may list.
 TRIGGER_KEYS = ("events", "intents", "every", "enters", "leaves")
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
@@ -309,10 +313,17 @@ def _decision(check: DefinitionChecker, raw: Any, subject: str, features: Mappin
             check.add((*where, "inputs", str(i)), f"unknown feature {name!r}")
         elif feature.subject != subject:
             check.add((*where, "inputs", str(i)), f"feature {name!r} is about a {feature.subject}, this scenario about a {subject}")
+    raw_rules = raw.get("rules") or []
+    if isinstance(raw_rules, list) and len(raw_rules) > MAX_RULES:  # the checks compare rows pairwise
+        check.add((*where, "rules"), f"a decision table has at most {MAX_RULES:,} rows, this one {len(raw_rules):,}: split it, or compute the value")
+        return None
+    if len(inputs) > MAX_INPUTS:
+        check.add((*where, "inputs"), f"a decision table has at most {MAX_INPUTS} inputs, this one {len(inputs)}")
+        return None
     rules: list[tuple[Mapping[str, str], Mapping[str, Any]]] = []
     regions: list[tuple[int, dict[str, Any]]] = []
     kinds: dict[str, tuple[str, int]] = {}
-    for r, row in enumerate(raw.get("rules") or []):
+    for r, row in enumerate(raw_rules):
         at = (*where, "rules", str(r))
         if not isinstance(row, Mapping) or not isinstance(row.get("then"), Mapping) or not row.get("then"):
             check.add(at, "a row is {if: {input: test}, then: {output: value}}")
@@ -369,6 +380,8 @@ def parse_scenario_text(name: str, text: str, ontology: Ontology | None = None, 
     """A scenario from its text (a version a business user saves), checked against the shipped
     features and concepts (`concepts`: already loaded, when reading many) as a file is;
     `SchemaInvalid` names every problem with `name`, line and element."""
+    if len(text) > MAX_TEXT:
+        raise SchemaInvalid([SchemaIssue(name, 1, "(file)", f"a scenario is at most {MAX_TEXT:,} characters, this one {len(text):,}")])
     features = default_features()
     concepts = concepts if concepts is not None else {c.id: c for c in load_concepts(features=features)}
     scenario, issues = parse_scenario(Path(name), features, concepts, ontology, text=text)

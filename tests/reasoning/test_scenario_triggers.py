@@ -233,3 +233,13 @@ def test_membership_is_kept_only_for_subjects_the_watching_purposes_may_use(stor
     fired = tick(store, features, start + timedelta(days=20))
     assert [str(h.subject) for h in fired["refund_offer_marketing"]] == [str(he_lin)]
     assert store.edges_from([liu], "IN_CONCEPT") == [] and [e.props["in_concept"] for e in store.edges_from([he_lin], "IN_CONCEPT")] == [True]
+
+
+def test_oversized_scenarios_are_refused() -> None:
+    """A table of 2,000 rows (its checks compare rows pairwise: refused before they run) or a text over 256,000 characters: a clear refusal."""
+    rows = "".join(f'    - {{if: {{unconsumed_lessons: ">= {i}"}}, then: {{t: {i}}}}}\n' for i in range(2000))
+    big = "id: big\nsubject: Contact\nwhen: unconsumed_lessons > 0\ndecision:\n  inputs: [unconsumed_lessons]\n  rules:\n" + rows + "actions: []\n"
+    with pytest.raises(SchemaInvalid, match="at most 1,000 rows, this one 2,000"):
+        parse_scenario_text("big.yaml", big)
+    with pytest.raises(SchemaInvalid, match="at most 256,000 characters"):
+        parse_scenario_text("huge.yaml", big + "#" * 300_000)
