@@ -1218,13 +1218,18 @@ def scenario_tick(
     settings = Settings()
     with connected(settings) as store:
         fired = tick(store, default_features(), _as_of_clock(as_of)(), build_action_runner(store, settings))
+    _print_fired(fired, as_json, "nothing due: no scheduled scenario's period has passed, no watched concept changed", "triggered")
+
+
+def _print_fired(fired: dict[str, list[Any]], as_json: bool, when_none: str, verdict: str) -> None:
+    """The hits of several scenarios, per scenario (or `when_none`)."""
     if as_json:
         _print_json({sid: [h.summary() for h in hits] for sid, hits in fired.items()})
         return
     if not fired:
-        console.print("nothing due: no scheduled scenario's period has passed, no watched concept changed")
+        console.print(when_none)
     for scenario_id, hits in fired.items():
-        _print_hits(scenario_id, hits, "triggered")
+        _print_hits(scenario_id, hits, verdict)
 
 
 @scenario_app.command("retry")
@@ -1239,13 +1244,7 @@ def scenario_retry(as_json: JsonFlag = False) -> None:
     settings = Settings()
     with connected(settings) as store:
         fired = retry_failed(store, default_features(), datetime.now(UTC), build_action_runner(store, settings))
-    if as_json:
-        _print_json({sid: [h.summary() for h in hits] for sid, hits in fired.items()})
-        return
-    if not fired:
-        console.print("no scenario failures pending")
-    for scenario_id, hits in fired.items():
-        _print_hits(scenario_id, hits, "triggered on retry")
+    _print_fired(fired, as_json, "no scenario failures pending", "triggered on retry")
 
 
 # governance: versions, approval, rollback, locks, diffs, the sandbox, A/B (docs/concepts.md, Governance)
