@@ -797,7 +797,7 @@ def worker(
     with connected(settings) as store:
         log = ActionLog()
         features = default_features()
-        actions = build_action_runner(store, settings)
+        actions = build_action_runner(store, settings, inline_attempts=1)  # a receiver that is down must not hold the worker
 
         def report(fired: dict[str, list[Any]]) -> int:
             for scenario_id, hits in fired.items():
@@ -808,9 +808,11 @@ def worker(
             return report(on_touched(store, touched, features, datetime.now(UTC), actions))
 
         def periodic() -> int:
+            for result in actions.retry_due_webhooks():  # the webhooks that failed, when their backoff has passed
+                err.print(f"webhook {result.action}: {result.status} {result.detail}", markup=False)
             return report(tick(store, features, datetime.now(UTC), actions))
 
-        engine = build_engine(store, settings, embedder, log=log)
+        engine = build_engine(store, settings, embedder, log=log, runner=actions)
         runner = IntentWorker(
             engine, Outbox(settings.outbox_path), settings.worker_offset_path, scenarios=scenarios, periodic=periodic, periodic_seconds=tick_seconds
         )

@@ -506,6 +506,11 @@ class ActionConfig:
     jitter: float = 0.2
     #: The cooldown ledger file; None keeps it in memory (one process, tests).
     ledger_path: Path | None = None
+    #: When set, a webhook is tried at most this many times where it fires (no backoff sleeps
+    #: there), then dead-lettered; `ActionRunner.retry_due_webhooks` tries it again later with the
+    #: same backoff, up to its `max_attempts`. What `khub worker` uses: a receiver that is down does
+    #: not hold up the other intents and events.
+    inline_attempts: int | None = None
     user_agent: str = "khub-actions/1"
 
     @classmethod
@@ -817,6 +822,22 @@ def replay_failed_webhooks(
     return results
 
 
+def due_webhooks(deadletter: DeadLetter, now: datetime, backoff_max_seconds: float = ActionConfig.backoff_max_seconds) -> list[str]:
+    """The dead-lettered webhooks whose next try is due: fewer tries than their `max_attempts`, and
+    their backoff (`backoff_seconds` doubling with each try, capped) passed since the last one.
+    Those that used up their tries stay for `khub actions retry`."""
+    bodies = _WebhookBodies(deadletter).load()
+    out = []
+    for item, failure in deadletter.pending().items():
+        record = bodies.get(item)
+        if failure.kind != DEADLETTER_KIND or record is None or failure.attempts >= int(record.get("max_attempts", 5)):
+            continue
+        delay = min(backoff_max_seconds, float(record.get("backoff_seconds", 2.0)) * 2 ** (failure.attempts - 1))
+        if _aware(now) >= _aware(failure.at) + timedelta(seconds=delay):
+            out.append(item)
+    return out
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -967,7 +988,8 @@ class ActionRunner:
     ) -> ActionResult:
         delivery_id = str(uuid.uuid4())
         body = encode_payload(payload(delivery_id))
-        outcome = self._sender.deliver(spec.url or "", body, delivery_id, spec.secret_env or "", spec.max_attempts, spec.backoff_seconds, spec.timeout_seconds)
+        attempts = min(spec.max_attempts, self.config.inline_attempts) if self.config.inline_attempts else spec.max_attempts
+        outcome = self._sender.deliver(spec.url or "", body, delivery_id, spec.secret_env or "", attempts, spec.backoff_seconds, spec.timeout_seconds)
         if outcome.ok:
             if self.audit is not None:  # the subject's data left khub: a sharing, on the record
                 details = {"recipient": _redact(spec.url or ""), "delivery_id": delivery_id, **about, "action": spec.key}
@@ -1022,6 +1044,12 @@ class ActionRunner:
             reasons = "; ".join(f"{r.item}: {r.reason}" for r in written.rejected)
             return ActionResult(spec.key, "task", "failed", f"{where}: the store refused {reasons}", task=task_ref)
         return ActionResult(spec.key, "task", "done", f"task {task_ref.id} for {role}: {title}", task=task_ref)
+
+    def retry_due_webhooks(self) -> list[ActionResult]:
+        """One more try of each dead-lettered webhook that is due (`due_webhooks`, at the runner's
+        clock): what `khub worker` runs between polls when webhooks are tried once inline."""
+        due = due_webhooks(self.deadletter, self.clock(), self.config.backoff_max_seconds)
+        return self.replay_failed_webhooks(max_attempts=1, items=due) if due else []
 
     def replay_failed_webhooks(self, max_attempts: int | None = None, items: Iterable[str] | None = None) -> list[ActionResult]:
         """`replay_failed_webhooks` with this runner's dead-letter record, transport and secrets."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,13 +62,16 @@ class ActionLog:
     scenarios: dict[str, list[Any]] = field(default_factory=dict)
 
 
-def build_action_runner(store: GraphStore, settings: Settings | None = None, clock: Callable[[], datetime] | None = None) -> ActionRunner:
+def build_action_runner(
+    store: GraphStore, settings: Settings | None = None, clock: Callable[[], datetime] | None = None, inline_attempts: int | None = None
+) -> ActionRunner:
     """The runner of actions (tasks, signed webhooks) as configured: the dead-letter record, the
-    cooldown ledger in the data directory, the webhook secrets, the audit log."""
+    cooldown ledger in the data directory, the webhook secrets, the audit log. `inline_attempts`:
+    see `ActionConfig` (the worker tries a webhook once, then in the background)."""
     settings = settings or Settings()
     return ActionRunner(
         store,
-        ActionConfig.from_settings(settings),
+        replace(ActionConfig.from_settings(settings), inline_attempts=inline_attempts),
         DeadLetter(settings.deadletter_path),
         clock=clock or (lambda: datetime.now(UTC)),
         secrets=settings.webhook_secrets,
@@ -83,14 +86,16 @@ def build_engine(
     with_actions: bool = True,
     clock: Callable[[], datetime] | None = None,
     log: ActionLog | None = None,
+    runner: ActionRunner | None = None,
 ) -> IntentEngine:
     """An engine on `store`, calibrated by the file `khub intents calibrate` wrote (if any); with
-    actions, intents that fire run their definition's actions (results collected in `log` when given)."""
+    actions, intents that fire run their definition's actions (results collected in `log` when given) through
+    `runner` (default: one built from `settings`)."""
     settings = settings or Settings()
     clock = clock or (lambda: datetime.now(UTC))
     on_fired = None
     if with_actions:
-        runner = build_action_runner(store, settings, clock)
+        runner = runner or build_action_runner(store, settings, clock)
 
         def on_fired(result: IntentScore, status: str) -> None:
             if status in ("dismissed", "acted"):

@@ -226,6 +226,44 @@ def test_dead_letter_after_max_attempts_then_replay_succeeds(receiver, tmp_path)
     assert runner.replay_failed_webhooks() == []
 
 
+def test_tried_once_inline_then_in_the_background_with_the_same_backoff(receiver, tmp_path):
+    """`inline_attempts=1` (the worker): one try where the intent fires, no sleep; later tries when
+    their backoff has passed (1 s, then 2 s), the same delivery; none after `max_attempts`."""
+    from datetime import datetime
+
+    deadletter = DeadLetter(tmp_path / "deadletter.jsonl")
+
+    def after_last_failure(item: str, seconds: float) -> None:  # the record is stamped with the wall clock
+        clock.now = datetime.fromisoformat(deadletter.pending()[item].at.replace("Z", "+00:00")) + timedelta(seconds=seconds)
+
+    clock = Clock(datetime.now(UTC))
+    sleeps = Sleeps()
+    config = ActionConfig(timeout_seconds=2.0, jitter=0.0, ledger_path=tmp_path / "ledger.jsonl", inline_attempts=1)
+    runner = make_runner(tmp_path, clock=clock, sleeps=sleeps, config=config)
+    receiver.plan = ["500", "500", "ok"]
+    [first] = runner.run(fired(), [webhook(receiver.url)])  # max_attempts 4, backoff 1 s
+    item = f"webhook:{first.delivery_id}"
+    assert (first.status, first.attempts, first.dead_lettered) == ("failed", 1, True) and sleeps.delays == []
+    after_last_failure(item, 0.5)
+    assert runner.retry_due_webhooks() == []  # its backoff (1 s) has not passed
+    after_last_failure(item, 1.5)
+    [second] = runner.retry_due_webhooks()
+    assert (second.status, second.attempts) == ("failed", 1) and deadletter.pending()[item].attempts == 2
+    after_last_failure(item, 1.5)
+    assert runner.retry_due_webhooks() == []  # now 2 s
+    after_last_failure(item, 2.5)
+    [third] = runner.retry_due_webhooks()
+    assert (third.status, third.delivery_id) == ("done", first.delivery_id) and deadletter.pending() == {}
+    assert {r.headers[DELIVERY_HEADER] for r in receiver.requests} == {first.delivery_id} and len(receiver.requests) == 3
+    # a receiver that never recovers: after max_attempts (2 here) it waits for `khub actions retry`
+    receiver.plan = ["500"] * 5
+    [gone] = runner.run(fired("int-other"), [webhook(receiver.url, max_attempts=2)])
+    after_last_failure(f"webhook:{gone.delivery_id}", 1.5)
+    assert [r.status for r in runner.retry_due_webhooks()] == ["failed"]
+    after_last_failure(f"webhook:{gone.delivery_id}", 3600)
+    assert runner.retry_due_webhooks() == [] and f"webhook:{gone.delivery_id}" in deadletter.pending()
+
+
 def test_a_hanging_receiver_times_out_and_is_retried(receiver, tmp_path):
     receiver.plan = ["hang"]
     sleeps = Sleeps()
