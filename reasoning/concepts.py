@@ -67,12 +67,17 @@ def aggregate(feature: FeatureDef, matches: Sequence[PatternMatch], now: datetim
     return value * feature.scale
 
 
+def _window_start(feature: FeatureDef, now: datetime) -> datetime | None:
+    """Where the feature's window starts (None: no window)."""
+    return now - timedelta(days=feature.window_days) if feature.window_days else None
+
+
 def feature_matches(
     store: GraphStore, features: Iterable[FeatureDef], now: datetime, subjects: Sequence[str] | None = None
 ) -> list[dict[str, list[PatternMatch]]]:
     """For each feature (in order): subject id -> what its path found in the feature's window (one store round trip)."""
     features = list(features)
-    parts = [(f.pattern, now - timedelta(days=f.window_days) if f.window_days else None) for f in features]
+    parts = [(f.pattern, _window_start(f, now)) for f in features]
     out: list[dict[str, list[PatternMatch]]] = []
     for matches in store.match_patterns(parts, now, subjects):
         found: dict[str, list[PatternMatch]] = {}
@@ -121,7 +126,7 @@ def feature_values(
             for subject in set(found) | set(out):
                 out.setdefault(subject, {})[feature.name] = aggregate(feature, found.get(subject, []), now)
         return out
-    parts = [(f.pattern, now - timedelta(days=f.window_days) if f.window_days else None, f.prop) for f in features]
+    parts = [(f.pattern, _window_start(f, now), f.prop) for f in features]
     for feature, rows in zip(features, store.pattern_summaries(parts, now, subjects), strict=True):
         for subject in set(rows) | set(out):
             out.setdefault(subject, {})[feature.name] = summarised(feature, rows.get(subject), now)

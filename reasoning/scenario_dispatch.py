@@ -133,9 +133,9 @@ def run_safely(
     runner: ActionRunner | None = None,
 ) -> list[ScenarioHit]:
     """`execute`, never raising: a failure is logged and, with a runner, each subject goes to the
-    dead-letter record (see the module doc); a success clears the subjects' earlier failures."""
+    dead-letter record (see the module doc)."""
     try:
-        hits = execute(store, scenario_id, features, now, subjects, scenario, runner)
+        return execute(store, scenario_id, features, now, subjects, scenario, runner)
     except Exception as exc:  # one scenario must not stop the others, nor the worker
         label = scenario.subject if scenario is not None else "?"
         logging.getLogger(__name__).warning("scenario %s failed for %s subject(s): %s", scenario_id, len(subjects or []) or "every", exc)
@@ -143,24 +143,19 @@ def run_safely(
             for subject in subjects if subjects is not None else ["*"]:
                 runner.deadletter.record_failure(failure_item(scenario_id, NodeRef(label, subject)), DEADLETTER_KIND, f"scenario {scenario_id}: {exc}")
         return []
-    if runner is not None and subjects is not None:
-        pending = runner.deadletter.pending()
-        label = scenario.subject if scenario is not None else None
-        for subject in subjects:
-            item = failure_item(scenario_id, NodeRef(label or "?", subject))
-            if item in pending:
-                runner.deadletter.record_success(item)
-    return hits
 
 
 def retry_failed(store: GraphStore, features: Mapping[str, FeatureDef], now: datetime, runner: ActionRunner) -> dict[str, list[ScenarioHit]]:
-    """Run again, for their subjects, the scenarios the dead-letter record holds (`khub scenario retry`)."""
+    """Run again, for their subjects, the scenarios the dead-letter record holds (`khub scenario retry`):
+    each item is cleared first, and recorded again if the scenario fails again."""
     todo: dict[str, list[str]] = {}
+    items: dict[str, list[str]] = {}
     for item, failure in runner.deadletter.pending().items():
         if failure.kind != DEADLETTER_KIND:
             continue
         _, scenario_id, ref = item.split(":", 2)
         todo.setdefault(scenario_id, []).append(ref.split(":", 1)[1] if ":" in ref else ref)
+        items.setdefault(scenario_id, []).append(item)
     out: dict[str, list[ScenarioHit]] = {}
     for scenario_id, ids in sorted(todo.items()):
         try:
@@ -169,7 +164,7 @@ def retry_failed(store: GraphStore, features: Mapping[str, FeatureDef], now: dat
             logging.getLogger(__name__).warning("scenario %s cannot be retried: %s", scenario_id, exc)
             continue
         subjects = None if "*" in ids else sorted(set(ids))
-        if subjects is None:
-            runner.deadletter.record_success(failure_item(scenario_id, NodeRef(scenario.subject, "*")))
+        for item in items[scenario_id]:
+            runner.deadletter.record_success(item)
         out[scenario_id] = run_safely(store, scenario_id, features, now, subjects, scenario, runner)
     return out

@@ -22,20 +22,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
-from graph.consent import subject_decisions, withholds
 from graph.store import EdgeRecord, GraphStore, NodeRecord, NodeRef
 from ontology.concepts import ConceptDef, FeatureDef, default_concepts, default_features, load_concepts
-from ontology.model import PrivacyCategory
-from ontology.purposes import Purpose, default_purposes
 from ontology.scenarios import ScenarioDef, concept_trigger
 from reasoning.actions import ActionRunner
 from reasoning.concepts import members, parse_moment, subject_ids
-from reasoning.scenarios import ScenarioHit
+from reasoning.scenarios import ScenarioHit, behaviour_withheld
 
 SCHEDULE_LABEL = "ScenarioSchedule"
 CONCEPT_LABEL = "Concept"
 IN_CONCEPT = "IN_CONCEPT"
-BEHAVIOURAL = PrivacyCategory.BEHAVIOURAL.value
 EXTRACTOR = "khub.scenario_triggers/1"
 
 
@@ -59,22 +55,15 @@ def record_run(store: GraphStore, scenario_id: str, now: datetime) -> None:
     store.upsert([NodeRecord(SCHEDULE_LABEL, scenario_id, {"scenario_id": scenario_id, "last_run_at": now.isoformat(timespec="seconds")})])
 
 
-def watched_concepts(scenarios: Iterable[ScenarioDef]) -> list[str]:
-    """The concepts some scenario listens for subjects entering or leaving."""
-    return sorted({c for s in scenarios for c in (*s.trigger_enters, *s.trigger_leaves)})
-
-
 def permitted(store: GraphStore, label: str, ids: Sequence[str], purposes: Iterable[str], now: datetime) -> list[str]:
     """The subjects among `ids` whose behavioural data at least one of `purposes` may use (their
     consent or the purpose's legal basis, `graph.consent`): the only ones whose concept
     membership khub may evaluate and keep for those purposes."""
-    catalogue = default_purposes()
     refs = [NodeRef(label, i) for i in ids]
     allowed: set[str] = set()
     for name in sorted(set(purposes)):
-        spec = catalogue.purposes.get(name) or Purpose(name, "", "")
-        decided = subject_decisions(store, spec, refs, now.isoformat(timespec="seconds"), lambda _label: {BEHAVIOURAL})
-        allowed |= {ref.id for ref, decision in decided.items() if not withholds(ref, decision, BEHAVIOURAL)}
+        withheld = behaviour_withheld(store, name, refs, now)
+        allowed |= {ref.id for ref in refs if ref not in withheld}
     return [i for i in ids if i in allowed]
 
 

@@ -128,17 +128,20 @@ def action_purpose(scenario: ScenarioDef, spec: ActionSpec) -> str:
     return spec.purpose or scenario.purpose
 
 
+def behaviour_withheld(store: GraphStore, purpose: str, subjects: Sequence[NodeRef], now: datetime) -> dict[NodeRef, str]:
+    """Subject -> why, for the subjects whose behavioural data `purpose` may not use (no consent,
+    no legal basis: `graph.consent`); one consent read per subject type."""
+    spec = default_purposes().purposes.get(purpose) or Purpose(purpose, "", "")
+    decided = subject_decisions(store, spec, subjects, now.isoformat(timespec="seconds"), lambda _label: {BEHAVIOURAL})
+    return {subject: decision.reasons.get(BEHAVIOURAL, "no consent") for subject, decision in decided.items() if withholds(subject, decision, BEHAVIOURAL)}
+
+
 def _withheld(store: GraphStore, scenario: ScenarioDef, subjects: Sequence[NodeRef], now: datetime) -> dict[tuple[str, NodeRef], str]:
     """(purpose, subject) -> why, for the subjects whose behaviour (what put them in the scenario)
     an action's purpose may not use: that action does not run for them."""
-    catalogue = default_purposes()
     out: dict[tuple[str, NodeRef], str] = {}
     for purpose in sorted({action_purpose(scenario, a) for a in scenario.actions}):
-        spec = catalogue.purposes.get(purpose) or Purpose(purpose, "", "")
-        decided = subject_decisions(store, spec, subjects, now.isoformat(timespec="seconds"), lambda _label: {BEHAVIOURAL})
-        for subject, decision in decided.items():
-            if withholds(subject, decision, BEHAVIOURAL):
-                out[(purpose, subject)] = decision.reasons.get(BEHAVIOURAL, "no consent")
+        out.update({(purpose, subject): why for subject, why in behaviour_withheld(store, purpose, subjects, now).items()})
     return out
 
 
